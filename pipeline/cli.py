@@ -1,0 +1,112 @@
+"""The command line: arguments, messages and exit codes. All printing happens here.
+
+Exit codes: 0 done; 1 done but ``--strict`` and something was quarantined or a problem of
+error severity was found (or the accounting failed); 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import Config, load_config
+from pipeline.errors import PipelineError
+from pipeline.io import load_params
+from pipeline.runner import run_export, run_first_stage, run_middle_stage, run_pipeline
+
+EXAMPLES = {
+    "run": "example: pipeline run --raw ../shared/corpus/transportsdufutur-blog/_posts --out clean --side ours",
+    "resolve": "example: pipeline resolve --raw raw --out data/01_resolve",
+    "decode": "example: pipeline decode --in data/01_resolve --out data/02_decode",
+    "extract": "example: pipeline extract --in data/02_decode --out data/03_extract",
+    "export": "example: pipeline export --in data/03_extract --out clean",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline",
+        description="Clean a WordPress-to-Jekyll blog archive with git conflicts into Parquet and Markdown.",
+    )
+    parser.add_argument("--version", action="version", version=f"pipeline {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name])
+        sub.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
+        return sub
+
+    run = add("run", "Run all four stages in one process: raw folder to cleaned outputs.")
+    run.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
+    run.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
+    run.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
+    run.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+
+    resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
+    resolve.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
+    resolve.add_argument("--out", type=Path, required=True, help="stage output folder")
+    resolve.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
+    for name, text in (
+        ("decode", "Stage 2: decode escapes, mojibake and Excel debris."),
+        ("extract", "Stage 3: cut and parse the WordPress export row."),
+    ):
+        sub = add(name, text)
+        sub.add_argument("--in", dest="in_dir", type=Path, required=True, help="previous stage's folder")
+        sub.add_argument("--out", type=Path, required=True, help="stage output folder")
+    export = add("export", "Stage 4: write posts.parquet, Markdown and the reports.")
+    export.add_argument("--in", dest="in_dir", type=Path, required=True, help="extract stage's folder")
+    export.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
+    export.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        overrides = {"resolve.side": args.side} if getattr(args, "side", None) else {}
+        config = load_config(load_params(args.params), overrides)
+        return _dispatch(args, config)
+    except PipelineError as err:
+        print(f"pipeline {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"pipeline {args.command}: interrupted; previous outputs are left as they were", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "run":
+        return _finish(run_pipeline(args.raw, args.out, config), args.out, args.strict)
+    if args.command == "resolve":
+        count = run_first_stage(args.raw, args.out, config)
+    elif args.command in ("decode", "extract"):
+        count = run_middle_stage(args.command, args.in_dir, args.out, config)
+    else:
+        return _finish(run_export(args.in_dir, args.out, config), args.out, args.strict)
+    print(f"pipeline {args.command}: {count} posts written to {args.out}")
+    return 0
+
+
+def _finish(report: dict[str, Any], out: Path, strict: bool) -> int:
+    print(
+        f"{report['inputs']} inputs: {report['cleaned']} cleaned, {report['quarantined']} quarantined; "
+        f"{report['conflict_blocks']} conflict blocks resolved ({report['side']}); "
+        f"{report['export_rows']} export rows; report in {out / 'report.json'}"
+    )
+    for reason, count in report["quarantine_reasons"].items():
+        print(f"  quarantined: {count} x {reason} (see {out / 'quarantine.parquet'})", file=sys.stderr)
+    errors = report["posts_by_severity"].get("error", 0)
+    if strict and (report["quarantined"] or errors):
+        print(
+            f"pipeline: strict: {report['quarantined']} quarantined, {errors} posts with errors (see {out / 'problems.parquet'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Git conflict blocks: find them in the raw text and keep one side.
+
+Resolution works on the whole raw text, before the front matter is split, because a
+block may swallow the closing ``---`` of the front matter (44 files in the archive).
+
+A marker is a line made of exactly seven marker characters, alone or followed by a space
+and a label (any label: ``HEAD``, a commit id, a branch name). ``=======`` is a marker only
+inside a block: outside, it is the underline of a setext heading and stays text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import yaml
+
+from pipeline.escapes import decode_escapes, remove_excel_debris
+from pipeline.problems import Problem, problem
+
+Side = Literal["ours", "theirs"]
+Region = Literal["front_matter", "front_matter_body", "body", "export_row"]
+
+_OPEN: Final = re.compile(r"<{7}(?: (.*))?")
+_BASE: Final = re.compile(r"\|{7}(?: (.*))?")
+_SEP: Final = "======="
+_CLOSE: Final = re.compile(r">{7}(?: (.*))?")
+_MIDLINE: Final = re.compile(r".(?:<{7}|>{7}|\|{7})(?: |$)")
+_FM_DELIMITER: Final = re.compile(r"---\s*|\.\.\.\s*")
+# A WordPress export row starts with its post date glued to the post URL.
+_ROW_HINT: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
+# Post-link forms that the two sides of such an archive write differently, read in one
+# pass so that a rewrite's leftovers (``/2015/06/09/bang/-.html``) stay visible.
+_POST_LINK: Final = re.compile(r"(?:https?://[^/\s()\"]+)?/(\d{4})/(\d\d)/(?:(?:\d\d)/([^\s()\"/]+)/|([^\s()\"/]+?)\.html)")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One conflict block, as logged in conflicts.parquet. Lines are 1-based in the file."""
+
+    start_line: int
+    end_line: int
+    region: Region
+    side: Side
+    ours_lines: int
+    theirs_lines: int
+    base_lines: int
+    ours_label: str
+    theirs_label: str
+    has_export_row: bool
+    equivalent: bool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    text: str
+    blocks: tuple[Block, ...]
+    problems: tuple[Problem, ...]
+
+
+class _Malformed(Exception):
+    def __init__(self, code: str, line: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.line = line
+
+
+def resolve_conflicts(text: str, side: Side) -> Resolution:
+    """Remove every conflict block from ``text``, keeping ``side`` (``ours`` is the first).
+
+    Malformed markers (unterminated, nested, stray) give a fatal problem and the text back
+    unchanged, so that the file is quarantined whole rather than half-resolved.
+
+    >>> r = resolve_conflicts("a\\n<<<<<<< HEAD\\nb\\n=======\\nc\\n>>>>>>> x\\nd\\n", "theirs")
+    >>> r.text, len(r.blocks)
+    ('a\\nc\\nd\\n', 1)
+    """
+    lines = text.split("\n")
+    try:
+        kept, blocks = _scan(lines, side)
+    except _Malformed as err:
+        return Resolution(text, (), (problem(err.code, str(err), err.line),))
+    problems: list[Problem] = []
+    if blocks:
+        problems.append(problem("conflict_resolved", f"{len(blocks)} conflict block(s) resolved to {side}"))
+    for block in blocks:
+        if not block.equivalent:
+            problems.append(
+                problem(
+                    "conflict_sides_differ",
+                    f"the two sides of the block at line {block.start_line} differ beyond escaping, debris and link forms; check that the kept side is right",
+                    block.start_line,
+                )
+            )
+    for number in _midline_marker_lines(lines):
+        problems.append(
+            problem(
+                "conflict_marker_midline",
+                "a conflict marker stands mid-line and was left as text; resolve it by hand in the raw file",
+                number,
+            )
+        )
+    return Resolution("\n".join(kept), tuple(blocks), tuple(problems))
+
+
+def _midline_marker_lines(lines: list[str]) -> list[int]:
+    if not any(("<" * 7) in line or (">" * 7) in line or ("|" * 7) in line for line in lines):
+        return []
+    return [
+        number
+        for number, line in enumerate(lines, start=1)
+        if _MIDLINE.search(line) and not (_OPEN.fullmatch(line) or _BASE.fullmatch(line) or _CLOSE.fullmatch(line))
+    ]
+
+
+def _scan(lines: list[str], side: Side) -> tuple[list[str], list[Block]]:
+    kept: list[str] = []
+    blocks: list[Block] = []
+    fm_open = bool(lines) and lines[0].strip() == "---"
+    i = 1 if fm_open else 0
+    if fm_open:
+        kept.append(lines[0])
+    while i < len(lines):
+        line = lines[i]
+        opened = _OPEN.fullmatch(line)
+        if opened:
+            block, chosen, i = _read_block(lines, i, side, fm_open, opened.group(1) or "")
+            blocks.append(block)
+            kept.extend(chosen)
+            if fm_open and any(_FM_DELIMITER.fullmatch(x) for x in chosen):
+                fm_open = False
+            continue
+        if _BASE.fullmatch(line) or _CLOSE.fullmatch(line):
+            raise _Malformed(
+                "conflict_stray_marker",
+                i + 1,
+                f"stray marker {line[:7]!r} outside a conflict block; delete it or restore the block",
+            )
+        if fm_open and _FM_DELIMITER.fullmatch(line):
+            fm_open = False
+        kept.append(line)
+        i += 1
+    return kept, blocks
+
+
+def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_label: str) -> tuple[Block, list[str], int]:
+    """Read the block opening at ``start``; return it, the kept lines and the next index."""
+    sections: dict[str, list[str]] = {"ours": [], "base": [], "theirs": []}
+    current = "ours"
+    i = start + 1
+    while i < len(lines):
+        line = lines[i]
+        if _OPEN.fullmatch(line):
+            raise _Malformed(
+                "conflict_nested",
+                i + 1,
+                f"conflict block opens inside the block of line {start + 1}; resolve the inner one by hand",
+            )
+        if current == "ours" and _BASE.fullmatch(line):
+            current = "base"
+        elif current in ("ours", "base") and line == _SEP:
+            current = "theirs"
+        elif current == "theirs" and (closed := _CLOSE.fullmatch(line)):
+            ours, theirs = sections["ours"], sections["theirs"]
+            region = _region(fm_open, ours, theirs)
+            block = Block(
+                start_line=start + 1,
+                end_line=i + 1,
+                region=region,
+                side=side,
+                ours_lines=len(ours),
+                theirs_lines=len(theirs),
+                base_lines=len(sections["base"]),
+                ours_label=ours_label,
+                theirs_label=closed.group(1) or "",
+                has_export_row=any(_ROW_HINT.search(x) for x in ours + theirs),
+                equivalent=sides_equivalent(ours, theirs),
+            )
+            return block, (ours if side == "ours" else theirs), i + 1
+        elif _CLOSE.fullmatch(line) or (current == "base" and _BASE.fullmatch(line)):
+            raise _Malformed(
+                "conflict_unterminated",
+                start + 1,
+                f"conflict block has no ======= separator before line {i + 1}; fix the markers by hand",
+            )
+        else:
+            sections[current].append(line)
+        i += 1
+    raise _Malformed(
+        "conflict_unterminated",
+        start + 1,
+        "conflict block never closes with >>>>>>>; add the closing marker or remove the block",
+    )
+
+
+def _region(fm_open: bool, ours: list[str], theirs: list[str]) -> Region:
+    if fm_open:
+        closes = any(_FM_DELIMITER.fullmatch(x) for x in ours + theirs)
+        return "front_matter_body" if closes else "front_matter"
+    if any(_ROW_HINT.search(x) for x in ours + theirs):
+        return "export_row"
+    return "body"
+
+
+def sides_equivalent(ours: list[str], theirs: list[str]) -> bool:
+    """Whether two sides say the same once escaping, debris and link forms are set aside.
+
+    Heuristic ``sides_equivalent``: both sides are normalised by decoding \\u escapes,
+    removing ``_x000D_``, reading ``key: value`` lines as YAML, writing post links as
+    ``/YYYY/MM/slug`` and dropping blank lines; equal results mean no content is lost
+    whichever side is kept.
+
+    >>> sides_equivalent(["tags: ['été']"], ['tags: ["\\\\u00e9t\\\\u00e9"]'])
+    True
+    """
+    return _normalise_side(ours) == _normalise_side(theirs)
+
+
+def _normalise_side(lines: list[str]) -> list[str]:
+    out = []
+    for line in remove_excel_debris("\n".join(lines)).split("\n"):
+        if not line.strip():
+            continue
+        line = decode_escapes(line)
+        if re.match(r"[A-Za-z_][\w-]*:\s", line):
+            try:
+                value = yaml.load(line, Loader=yaml.CSafeLoader)
+            except yaml.YAMLError:
+                value = None
+            if isinstance(value, dict):
+                line = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        line = _POST_LINK.sub(lambda m: f"/{m[1]}/{m[2]}/{m[3] or m[4]}", line)
+        out.append(line.strip())
+    return out

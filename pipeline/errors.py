@@ -1,0 +1,35 @@
+"""The pipeline's exceptions: each carries its data and becomes one line and an exit code at the CLI."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
+
+
+class ConfigError(PipelineError):
+    """A params file or flag is wrong: ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class InputError(PipelineError):
+    """An input folder or file the run needs is missing or unusable."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class AccountingError(PipelineError):
+    """Inputs do not equal cleaned plus quarantined: something was lost or counted twice."""
+
+    exit_code = 1
+
+    def __init__(self, inputs: int, cleaned: int, quarantined: int) -> None:
+        super().__init__(f"accounting failed: {inputs} inputs but {cleaned} cleaned + {quarantined} quarantined; report this as a bug with the raw folder")
+        self.inputs, self.cleaned, self.quarantined = inputs, cleaned, quarantined

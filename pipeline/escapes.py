@@ -1,0 +1,105 @@
+"""Escaped unicode, mojibake and Excel debris: text that stands for other text.
+
+Each function is ``str -> str``, leaves healthy text unchanged and is idempotent. None of
+them touches typography: ftfy's default ``fix_text`` would straighten curly quotes and
+apostrophes, so only ftfy's encoding fixers are used, and only on text ftfy flags as bad.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import ftfy
+from ftfy.badness import is_bad
+
+# One or more backslashes then u + 4 hex digits (or U + 8): a JSON/Python escape, possibly
+# escaped again (``\\u00e9``) by a second serialisation.
+_ESCAPE: Final = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_PAIR: Final = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
+# Excel writes a carriage return inside a cell as _x000D_. Alone on a line it marks an
+# empty line; at the end of a line it is the line's own CR.
+_DEBRIS_LINE: Final = re.compile(r"^[ \t]*(?:_x000D_[ \t]*)+$", re.M)
+_DEBRIS: Final = re.compile(r"_x000D_")
+# Heuristic ``mojibake_prefilter``: UTF-8 read as Latin-1 or Windows-1252 always leaves a
+# lead byte (Â..ô) followed by a continuation byte (U+0080..U+00BF or its Windows-1252
+# stand-in), or a bare C1 control. Text without either is not handed to ftfy's slower
+# badness check. On the archive, it lets through a small share of texts (see BENCHMARKS.md).
+_MOJIBAKE_HINT: Final = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+    "|[\u0080-\u009f]"
+)
+_ENCODING_ONLY: Final = ftfy.TextFixerConfig(
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    remove_control_chars=False,
+    normalization=None,
+    explain=False,
+)
+
+
+def decode_escapes(text: str) -> str:
+    """Turn ``\\uXXXX`` escapes (single or double, surrogate pairs too) into characters.
+
+    Only unicode escapes are decoded: ``\\n`` or ``\\t`` in a title may be meant literally,
+    and ``codecs.decode(s, "unicode_escape")`` would mangle non-ASCII text.
+
+    >>> decode_escapes("mobilit\\\\u00e9 \\\\\\\\u00e8 \\\\ud83d\\\\ude80")
+    'mobilité è 🚀'
+    """
+    if "\\" not in text:
+        return join_surrogates(text)
+    decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if _valid(m) else m.group(0), text)
+    return join_surrogates(decoded)
+
+
+def _valid(match: re.Match[str]) -> bool:
+    return int(match.group(1) or match.group(2), 16) <= 0x10FFFF
+
+
+def join_surrogates(text: str) -> str:
+    """Join UTF-16 surrogate pairs into one character; re-escape unpaired ones.
+
+    An unpaired surrogate cannot be written as UTF-8, so it is written back as its escape
+    (nothing is lost, and the output stays valid).
+
+    >>> join_surrogates("\\ud83d\\ude80 \\ud83d")
+    '🚀 \\\\ud83d'
+    """
+    if not _SURROGATE.search(text):
+        return text
+    joined = _SURROGATE_PAIR.sub(lambda m: m.group(0).encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", joined)
+
+
+def fix_mojibake(text: str) -> str:
+    """Repair UTF-8 that was decoded as Latin-1 or Windows-1252, with ftfy's encoding fixers.
+
+    Text that ftfy's badness heuristic does not flag is returned as it is, unread further.
+
+    >>> fix_mojibake("mobilitÃ© â€œdouceâ€\x9d"), fix_mojibake("L’été « doux »")
+    ('mobilité “douce”', 'L’été « doux »')
+    """
+    if not text.isascii() and _MOJIBAKE_HINT.search(text) and is_bad(text):
+        return ftfy.fix_encoding(text, _ENCODING_ONLY)
+    return text
+
+
+def remove_excel_debris(text: str) -> str:
+    """Remove Excel's ``_x000D_`` carriage-return escapes.
+
+    A line holding only debris becomes an empty line (it stood for one); debris at the end
+    of or inside a line is removed.
+
+    >>> remove_excel_debris("il semb_x000D_\\nle bien\\n_x000D_\\nfin")
+    'il semb\\nle bien\\n\\nfin'
+    """
+    if "_x000D_" not in text:
+        return text
+    return _DEBRIS.sub("", _DEBRIS_LINE.sub("", text))

@@ -1,0 +1,378 @@
+"""The filesystem edge: discovering inputs, reading them, Parquet schemas, atomic writes.
+
+Nothing else in the package opens a file. Every output folder is written under a
+temporary name beside its final place and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from pipeline.config import Config
+from pipeline.conflicts import Block
+from pipeline.errors import AccountingError, ConfigError, InputError
+from pipeline.outputs import Tally, build_post, conflict_rows, problem_rows, quarantine_row
+from pipeline.problems import Problem, problem
+from pipeline.record import Change, Doc
+from pipeline.wordpress_row import Author, WordPressRow
+
+_STR: Final = pa.string()
+_LIST_STR: Final = pa.list_(pa.string())
+_UTC: Final = pa.timestamp("s", tz="UTC")
+
+POSTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("sha256", _STR, nullable=False),
+        pa.field("output_path", _STR, nullable=False),
+        pa.field("slug", _STR, nullable=False),
+        pa.field("slug_source", _STR, nullable=False),
+        pa.field("title", _STR, nullable=False),
+        pa.field("date", _UTC),
+        pa.field("date_local", _STR),
+        pa.field("author", _STR),
+        pa.field("tags", _LIST_STR, nullable=False),
+        pa.field("categories", _LIST_STR, nullable=False),
+        pa.field("body", _STR, nullable=False),
+        pa.field("problems", _LIST_STR, nullable=False),
+        pa.field("conflict_blocks", pa.int32(), nullable=False),
+        pa.field("wp_row_parse", _STR, nullable=False),
+        pa.field("wp_post_date", _UTC),
+        pa.field("wp_url", _STR),
+        pa.field("wp_path", _STR),
+        pa.field("wp_terms", _STR),
+        pa.field("wp_categories", _LIST_STR, nullable=False),
+        pa.field("wp_tags", _LIST_STR, nullable=False),
+        pa.field("wp_status", _STR),
+        pa.field("wp_author_id", pa.int64()),
+        pa.field("wp_author_login", _STR),
+        pa.field("wp_author_email", _STR),
+        pa.field("wp_author_first_name", _STR),
+        pa.field("wp_author_last_name", _STR),
+        pa.field("wp_author_display_name", _STR),
+        pa.field("wp_author_raw", _STR),
+        pa.field("wp_slug", _STR),
+        pa.field("wp_modified", _UTC),
+        pa.field("wp_excerpt", _STR),
+        pa.field("wp_spill", _STR),
+        pa.field("wp_row_raw", _STR),
+    ]
+)
+CONFLICTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("start_line", pa.int32(), nullable=False),
+        pa.field("end_line", pa.int32(), nullable=False),
+        pa.field("region", _STR, nullable=False),
+        pa.field("side", _STR, nullable=False),
+        pa.field("ours_lines", pa.int32(), nullable=False),
+        pa.field("theirs_lines", pa.int32(), nullable=False),
+        pa.field("base_lines", pa.int32(), nullable=False),
+        pa.field("ours_label", _STR, nullable=False),
+        pa.field("theirs_label", _STR, nullable=False),
+        pa.field("has_export_row", pa.bool_(), nullable=False),
+        pa.field("equivalent", pa.bool_(), nullable=False),
+    ]
+)
+QUARANTINE_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("sha256", _STR, nullable=False),
+        pa.field("reason", _STR, nullable=False),
+        pa.field("message", _STR, nullable=False),
+        pa.field("line", pa.int32()),
+        pa.field("raw", pa.binary(), nullable=False),
+    ]
+)
+PROBLEMS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("code", _STR, nullable=False),
+        pa.field("severity", _STR, nullable=False),
+        pa.field("line", pa.int32()),
+        pa.field("message", _STR, nullable=False),
+    ]
+)
+AUTHORS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("wp_author_id", pa.int64(), nullable=False),
+        pa.field("login", _STR),
+        pa.field("email", _STR),
+        pa.field("first_name", _STR),
+        pa.field("last_name", _STR),
+        pa.field("display_name", _STR),
+        pa.field("post_count", pa.int64(), nullable=False),
+    ]
+)
+# Intermediate stage outputs (data/NN_stage/docs.parquet): a Doc per row, nested parts as JSON.
+DOCS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("sha256", _STR, nullable=False),
+        pa.field("raw", pa.binary(), nullable=False),
+        pa.field("text", _STR, nullable=False),
+        pa.field("front_matter", _STR),
+        pa.field("has_front_matter", pa.bool_(), nullable=False),
+        pa.field("body", _STR, nullable=False),
+        pa.field("row", _STR),
+        pa.field("blocks", _STR, nullable=False),
+        pa.field("problems", _STR, nullable=False),
+        pa.field("changes", _STR, nullable=False),
+    ]
+)
+DOCS_FILE: Final = "docs.parquet"
+
+
+def load_params(path: Path) -> Any:
+    """Read params.yaml (safe YAML); a missing or broken file is a ConfigError."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "params file not found; pass --params FILE or create params.yaml") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), f"params file is not valid YAML: {err}") from None
+
+
+def discover(raw_dir: Path) -> list[str]:
+    """Input files under ``raw_dir`` as sorted relative POSIX paths (dotfiles are not inputs)."""
+    if not raw_dir.is_dir():
+        raise InputError(str(raw_dir), "raw folder not found; pass --raw DIR")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(raw_dir, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith("."):
+                found.append((Path(dirpath) / name).relative_to(raw_dir).as_posix())
+    return sorted(found)
+
+
+def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
+    """Read one input as a Doc; an input that cannot be read becomes a Doc with a fatal problem."""
+    path = raw_dir / relative
+    root = raw_dir.resolve()
+    try:
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                return _refused(relative, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
+        size = path.stat().st_size
+        if size > max_bytes:
+            return _refused(
+                relative,
+                problem("too_large", f"the file has {size} bytes, over resolve.max_bytes={max_bytes}; raise the limit if it is a real post"),
+            )
+        raw = path.read_bytes()
+    except OSError as err:
+        return _refused(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
+    return Doc(source_path=relative, sha256=hashlib.sha256(raw).hexdigest(), raw=raw)
+
+
+def _refused(relative: str, reason: Problem) -> Doc:
+    return Doc(source_path=relative, sha256=hashlib.sha256(b"").hexdigest(), raw=b"", problems=(reason,))
+
+
+class AtomicDir:
+    """A folder written under a temporary name and renamed into place by ``commit``.
+
+    A run that dies before ``commit`` leaves the previous complete folder untouched; the
+    leftover temporary folder is removed by the next run.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp = final.with_name(f".{final.name}.tmp")
+        self.old = final.with_name(f".{final.name}.old")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in (self.tmp, self.old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        self.tmp.mkdir()
+
+    def path(self, relative: str) -> Path:
+        return self.tmp / relative
+
+    def write_text(self, relative: str, text: str) -> None:
+        target = self.tmp / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8", newline="\n")
+
+    def commit(self) -> None:
+        if self.final.exists():
+            self.final.rename(self.old)
+        self.tmp.rename(self.final)
+        if self.old.exists():
+            shutil.rmtree(self.old)
+
+    def abandon(self) -> None:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+
+
+class TableWriter:
+    """Writes rows to a Parquet file in row groups of ``batch_size``, checked against ``schema``."""
+
+    def __init__(self, path: Path, schema: pa.Schema, batch_size: int) -> None:
+        self.schema = schema
+        self.batch_size = batch_size
+        self.rows: list[dict[str, Any]] = []
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.count = 0
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.count += len(self.rows)
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def write_json(directory: AtomicDir, relative: str, data: Any) -> None:
+    directory.write_text(relative, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def doc_to_record(doc: Doc) -> dict[str, Any]:
+    """A Doc as a DOCS_SCHEMA row."""
+    return {
+        "source_path": doc.source_path,
+        "sha256": doc.sha256,
+        "raw": doc.raw,
+        "text": doc.text,
+        "front_matter": None if doc.front_matter is None else json.dumps(doc.front_matter, ensure_ascii=False),
+        "has_front_matter": doc.has_front_matter,
+        "body": doc.body,
+        "row": None if doc.row is None else json.dumps(asdict(doc.row), ensure_ascii=False),
+        "blocks": json.dumps([asdict(b) for b in doc.blocks], ensure_ascii=False),
+        "problems": json.dumps([asdict(p) for p in doc.problems], ensure_ascii=False),
+        "changes": json.dumps([asdict(c) for c in doc.changes], ensure_ascii=False),
+    }
+
+
+def record_to_doc(record: dict[str, Any]) -> Doc:
+    """The Doc of a DOCS_SCHEMA row (inverse of doc_to_record)."""
+    row = None
+    if record["row"] is not None:
+        fields = json.loads(record["row"])
+        author = Author(**fields.pop("author")) if fields.get("author") else None
+        fields["categories"] = tuple(fields["categories"])
+        fields["tags"] = tuple(fields["tags"])
+        row = WordPressRow(**{**fields, "author": author})
+    return Doc(
+        source_path=record["source_path"],
+        sha256=record["sha256"],
+        raw=record["raw"],
+        text=record["text"],
+        front_matter=None if record["front_matter"] is None else json.loads(record["front_matter"]),
+        has_front_matter=record["has_front_matter"],
+        body=record["body"],
+        row=row,
+        blocks=tuple(Block(**b) for b in json.loads(record["blocks"])),
+        problems=tuple(Problem(**p) for p in json.loads(record["problems"])),
+        changes=tuple(Change(**c) for c in json.loads(record["changes"])),
+    )
+
+
+def read_docs(directory: Path) -> Iterator[Doc]:
+    """Stream the Docs of a stage folder, one record batch at a time."""
+    path = directory / DOCS_FILE
+    if not path.is_file():
+        raise InputError(str(path), "stage input not found; run the previous stage first (dvc repro does)")
+    parquet = pq.ParquetFile(path)
+    if not parquet.schema_arrow.equals(DOCS_SCHEMA):
+        raise InputError(str(path), "stage input has an unexpected schema; rerun the previous stage")
+    for batch in parquet.iter_batches():
+        for record in batch.to_pylist():
+            yield record_to_doc(record)
+
+
+def check_schema(path: Path, schema: pa.Schema) -> pa.Table:
+    """Read a Parquet file back with pyarrow and fail unless its schema is exactly ``schema``."""
+    table = pq.read_table(path)
+    if not table.schema.equals(schema):
+        raise AssertionError(f"{path}: schema differs from the documented one:\n{table.schema}\nexpected:\n{schema}")
+    return table
+
+
+class Exporter:
+    """Writes the export outputs of a run, post by post, into an AtomicDir.
+
+    posts.parquet, conflicts.parquet, quarantine.parquet, problems.parquet, authors.parquet,
+    posts/*.md and report.json; ``finish`` checks the accounting and renames into place.
+    """
+
+    def __init__(self, out_dir: Path, config: Config) -> None:
+        self.config = config
+        self.dir = AtomicDir(out_dir)
+        size = config.export.batch_size
+        self.posts = TableWriter(self.dir.path("posts.parquet"), POSTS_SCHEMA, size)
+        self.conflicts = TableWriter(self.dir.path("conflicts.parquet"), CONFLICTS_SCHEMA, size)
+        self.quarantine = TableWriter(self.dir.path("quarantine.parquet"), QUARANTINE_SCHEMA, size)
+        self.problems = TableWriter(self.dir.path("problems.parquet"), PROBLEMS_SCHEMA, size)
+        self.tally = Tally(side=config.resolve.side)
+        self.names: set[str] = set()
+        (self.dir.path("posts")).mkdir()
+
+    def add(self, doc: Doc) -> None:
+        post = None if doc.fatal else build_post(doc, self.config, self.names)
+        self.tally.add(doc, post)
+        self.conflicts.add(conflict_rows(doc))
+        self.problems.add(problem_rows(doc.source_path, doc.problems + (post.problems if post else ())))
+        if post is None:
+            self.quarantine.add([quarantine_row(doc)])
+            return
+        self.posts.add([post.row])
+        self.dir.write_text(f"posts/{post.file_name}", post.markdown)
+
+    def finish(self) -> dict[str, Any]:
+        for writer in (self.posts, self.conflicts, self.quarantine, self.problems):
+            writer.close()
+        authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, self.config.export.batch_size)
+        authors.add(self.tally.author_rows())
+        authors.close()
+        report = self.tally.report()
+        if not report["accounting_ok"] or self.posts.count != report["cleaned"]:
+            self.dir.abandon()
+            raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
+        write_json(self.dir, "report.json", report)
+        self.dir.commit()
+        return report
+
+    def abandon(self) -> None:
+        self.dir.abandon()
+
+
+class DocWriter:
+    """Writes a stage's Docs to ``<out>/docs.parquet`` atomically (the DVC stage outputs)."""
+
+    def __init__(self, out_dir: Path, batch_size: int) -> None:
+        self.dir = AtomicDir(out_dir)
+        self.table = TableWriter(self.dir.path(DOCS_FILE), DOCS_SCHEMA, batch_size)
+
+    def add(self, doc: Doc) -> None:
+        self.table.add([doc_to_record(doc)])
+
+    def finish(self) -> int:
+        self.table.close()
+        self.dir.commit()
+        return self.table.count
+
+    def abandon(self) -> None:
+        self.dir.abandon()

@@ -1,0 +1,320 @@
+"""What export writes, built as plain values: post rows, Markdown text, quarantine rows, report.
+
+Pure functions only; ``pipeline.io`` writes what they return.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pipeline.config import Config
+from pipeline.dates import localize, offset_was_wrong, parse_wall_clock
+from pipeline.markdown import dump_markdown
+from pipeline.problems import CODES, Problem, problem
+from pipeline.record import Doc
+from pipeline.stages import jekyll_slug
+
+# Keys written first, in this order; other front-matter keys follow in their own order.
+FRONT_MATTER_ORDER: Final = ("title", "date", "slug", "author", "categories", "tags")
+_RESERVED_NAMES: Final = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
+_SENTENCE: Final = re.compile(r"(.+?[.!?…])(?:\s|$)")
+_MAX_SLUG: Final = 200
+
+
+@dataclass(frozen=True)
+class Post:
+    """A cleaned post: its Parquet row, its Markdown file name and text."""
+
+    row: dict[str, Any]
+    file_name: str
+    markdown: str
+    problems: tuple[Problem, ...]
+
+
+def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
+    """Settle title, date, slug and author of a post and write its row and Markdown.
+
+    ``taken_names`` holds the file names given so far in this run (in input order, so the
+    result is deterministic); a collision gets a suffix from the post's hash.
+    """
+    front_matter = dict(doc.front_matter or {})
+    problems: list[Problem] = []
+    row = doc.row
+
+    title = front_matter.get("title")
+    if not isinstance(title, str) or not title.strip():
+        title = derive_title(doc.body) or jekyll_slug(doc.source_path) or _stem(doc.source_path)
+        problems.append(problem("title_missing", f"no title in front matter; derived {title!r} from the body"))
+
+    date = None
+    date_text = front_matter.get("date")
+    wall = parse_wall_clock(str(date_text)) if date_text is not None else None
+    if wall is None and row is not None and row.post_date:
+        wall = parse_wall_clock(row.post_date)
+    if wall is None:
+        if date_text is not None:
+            problems.append(problem("date_invalid", f"date {date_text!r} is not YYYY-MM-DD[ HH:MM:SS][ +HHMM]; fix it in the source"))
+        else:
+            problems.append(problem("date_missing", "no date in front matter, file name or export row; add a date: line"))
+    else:
+        date = localize(wall, config.zone)
+        if offset_was_wrong(wall, date):
+            problems.append(
+                problem(
+                    "date_offset_corrected",
+                    f"written offset of {date_text!r} is wrong for {config.decode.timezone}; wrote {date.isoformat()}",
+                )
+            )
+
+    slug, slug_source = _choose_slug(front_matter, row, doc.source_path, title)
+    safe = sanitise_slug(slug)
+    if safe != slug:
+        problems.append(problem("slug_sanitised", f"slug {slug!r} written as {safe!r}"))
+    file_name = f"{date:%Y-%m-%d}-{safe}.md" if date else f"{safe}.md"
+    if file_name.casefold() in taken_names:
+        file_name = f"{file_name[:-3]}-{doc.sha256[:8]}.md"
+        problems.append(problem("slug_collision", f"another post already writes this name; wrote {file_name}"))
+    taken_names.add(file_name.casefold())
+
+    author = _public_author(front_matter, doc, config)
+    tags = list(front_matter.get("tags") or [])
+    categories = list(front_matter.get("categories") or [])
+    ordered: dict[str, Any] = {"title": title}
+    if date is not None:
+        ordered["date"] = date
+    ordered["slug"] = safe
+    if author:
+        ordered["author"] = author
+    ordered["categories"] = categories
+    ordered["tags"] = tags
+    ordered.update((k, v) for k, v in front_matter.items() if k not in FRONT_MATTER_ORDER)
+
+    all_problems = doc.problems + tuple(problems)
+    author_fields = row.author if row is not None else None
+    post_row: dict[str, Any] = {
+        "source_path": doc.source_path,
+        "sha256": doc.sha256,
+        "output_path": f"posts/{file_name}",
+        "slug": safe,
+        "slug_source": slug_source,
+        "title": title,
+        "date": date.astimezone(UTC) if date else None,
+        "date_local": date.isoformat() if date else None,
+        "author": author,
+        "tags": tags,
+        "categories": categories,
+        "body": doc.body,
+        "problems": sorted({p.code for p in all_problems}),
+        "conflict_blocks": len(doc.blocks),
+        "wp_row_parse": row.parse if row else "none",
+        "wp_post_date": _wp_time(row.post_date if row else None, config),
+        "wp_url": row.url if row else None,
+        "wp_path": row.path if row else None,
+        "wp_terms": row.terms if row else None,
+        "wp_categories": list(row.categories) if row else [],
+        "wp_tags": list(row.tags) if row else [],
+        "wp_status": row.status if row else None,
+        "wp_author_id": row.author_id if row else None,
+        "wp_author_login": author_fields.login if author_fields else None,
+        "wp_author_email": author_fields.email if author_fields else None,
+        "wp_author_first_name": author_fields.first_name if author_fields else None,
+        "wp_author_last_name": author_fields.last_name if author_fields else None,
+        "wp_author_display_name": author_fields.display_name if author_fields else None,
+        "wp_author_raw": author_fields.raw if author_fields else None,
+        "wp_slug": row.slug if row else None,
+        "wp_modified": _wp_time(row.modified if row else None, config),
+        "wp_excerpt": row.excerpt if row else None,
+        "wp_spill": row.spill if row else None,
+        "wp_row_raw": row.raw if row else None,
+    }
+    return Post(post_row, file_name, dump_markdown(ordered, doc.body), tuple(problems))
+
+
+def derive_title(body: str, limit: int = 90) -> str | None:
+    """A title for a post without one: its first sentence, cut at a word under ``limit``.
+
+    Heuristic ``title_from_first_sentence``, used only when the front matter has no title.
+
+    >>> derive_title("Le géant Alibaba ne cesse d’enrichir son offre. Depuis le 26 mars…")
+    'Le géant Alibaba ne cesse d’enrichir son offre.'
+    """
+    text = " ".join(body.split())
+    if not text:
+        return None
+    match = _SENTENCE.match(text)
+    sentence = match.group(1) if match else text
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+def slugify(text: str) -> str:
+    """A WordPress-style slug: accents and apostrophes dropped, other runs of signs as ``-``.
+
+    >>> slugify("ALIBABA prend position dans l'Automobile – à Pékin")
+    'alibaba-prend-position-dans-lautomobile-a-pekin'
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    ascii_text = re.sub(r"['’]", "", ascii_text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+
+
+def sanitise_slug(slug: str) -> str:
+    """A slug safe as a file name and URL path segment: no separators, dots or reserved names.
+
+    >>> sanitise_slug("../../etc/passwd"), sanitise_slug("CON"), sanitise_slug("été-2")
+    ('etc-passwd', 'con-post', 'été-2')
+    """
+    safe = re.sub(r"[^\w-]+", "-", slug, flags=re.UNICODE).strip("-_")[:_MAX_SLUG].strip("-_")
+    if not safe:
+        return "post"
+    if safe.casefold() in _RESERVED_NAMES:
+        return f"{safe.lower()}-post"
+    return safe
+
+
+def _choose_slug(front_matter: dict[str, Any], row: Any, source_path: str, title: str) -> tuple[str, str]:
+    """Slug priority: front matter, export row, Jekyll file name, title, file stem."""
+    if isinstance(front_matter.get("slug"), str) and front_matter["slug"].strip():
+        return front_matter["slug"].strip(), "front_matter"
+    if row is not None and row.slug:
+        return row.slug, "wp_row"
+    file_slug = jekyll_slug(source_path)
+    if file_slug:
+        return file_slug, "file_name"
+    from_title = slugify(title)
+    if from_title:
+        return from_title, "title"
+    return _stem(source_path), "file_stem"
+
+
+def _stem(source_path: str) -> str:
+    return source_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def _public_author(front_matter: dict[str, Any], doc: Doc, config: Config) -> str | None:
+    choice = config.export.author_name
+    author = doc.row.author if doc.row is not None else None
+    if choice != "none" and author is not None:
+        name = author.display_name if choice == "display_name" else author.login
+        if name:
+            return name
+    existing = front_matter.get("author")
+    if isinstance(existing, str) and existing.strip():
+        return existing.strip()
+    return config.export.default_author or None
+
+
+def _wp_time(text: str | None, config: Config) -> datetime | None:
+    wall = parse_wall_clock(text) if text else None
+    return localize(wall, config.zone).astimezone(UTC) if wall else None
+
+
+def quarantine_row(doc: Doc) -> dict[str, Any]:
+    """The quarantine.parquet row of a post that could not be cleaned."""
+    reason = doc.fatal
+    assert reason is not None
+    return {
+        "source_path": doc.source_path,
+        "sha256": doc.sha256,
+        "reason": reason.code,
+        "message": reason.message,
+        "line": reason.line,
+        "raw": doc.raw,
+    }
+
+
+def conflict_rows(doc: Doc) -> list[dict[str, Any]]:
+    """The conflicts.parquet rows of a post: one per conflict block."""
+    return [{"source_path": doc.source_path, **asdict(block)} for block in doc.blocks]
+
+
+def problem_rows(source_path: str, problems: tuple[Problem, ...]) -> list[dict[str, Any]]:
+    """The problems.parquet rows of a post: one per problem found."""
+    return [{"source_path": source_path, "code": p.code, "severity": p.severity, "line": p.line, "message": p.message} for p in problems]
+
+
+@dataclass
+class Tally:
+    """Counts for report.json, added up post by post in input order."""
+
+    side: str
+    inputs: int = 0
+    cleaned: int = 0
+    quarantined: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    blocks_by_region: Counter[str] = field(default_factory=Counter)
+    blocks_sides_differ: int = 0
+    rows_by_parse: Counter[str] = field(default_factory=Counter)
+    problems_by_code: Counter[str] = field(default_factory=Counter)
+    posts_by_severity: Counter[str] = field(default_factory=Counter)
+    changes_by_step: Counter[str] = field(default_factory=Counter)
+    authors: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, doc: Doc, post: Post | None) -> None:
+        self.inputs += 1
+        problems = doc.problems + (post.problems if post else ())
+        for p in problems:
+            self.problems_by_code[p.code] += 1
+        for severity in {p.severity for p in problems}:
+            self.posts_by_severity[severity] += 1
+        for change in doc.changes:
+            self.changes_by_step[f"{change.stage}.{change.step}"] += change.count
+        for block in doc.blocks:
+            self.blocks_by_region[block.region] += 1
+            self.blocks_sides_differ += not block.equivalent
+        if post is None:
+            self.quarantined += 1
+            fatal = doc.fatal
+            self.quarantine_reasons[fatal.code if fatal else "unknown"] += 1
+            return
+        self.cleaned += 1
+        self.rows_by_parse[post.row["wp_row_parse"]] += 1
+        author_id = post.row["wp_author_id"]
+        if author_id is not None:
+            entry = self.authors.setdefault(author_id, {"post_count": 0, "row": post.row})
+            entry["post_count"] += 1
+
+    def author_rows(self) -> list[dict[str, Any]]:
+        """authors.parquet: one row per author id, fields from its first post in input order."""
+        rows = []
+        for author_id in sorted(self.authors):
+            first = self.authors[author_id]["row"]
+            rows.append(
+                {
+                    "wp_author_id": author_id,
+                    "login": first["wp_author_login"],
+                    "email": first["wp_author_email"],
+                    "first_name": first["wp_author_first_name"],
+                    "last_name": first["wp_author_last_name"],
+                    "display_name": first["wp_author_display_name"],
+                    "post_count": self.authors[author_id]["post_count"],
+                }
+            )
+        return rows
+
+    def report(self) -> dict[str, Any]:
+        """report.json: machine-readable counts of the whole run."""
+        return {
+            "side": self.side,
+            "inputs": self.inputs,
+            "cleaned": self.cleaned,
+            "quarantined": self.quarantined,
+            "accounting_ok": self.inputs == self.cleaned + self.quarantined,
+            "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+            "conflict_blocks": sum(self.blocks_by_region.values()),
+            "blocks_by_region": dict(sorted(self.blocks_by_region.items())),
+            "blocks_sides_differ": self.blocks_sides_differ,
+            "export_rows": sum(v for k, v in self.rows_by_parse.items() if k != "none"),
+            "export_rows_by_parse": dict(sorted(self.rows_by_parse.items())),
+            "authors": len(self.authors),
+            "posts_by_severity": dict(sorted(self.posts_by_severity.items())),
+            "problems_by_code": {code: self.problems_by_code[code] for code in CODES if self.problems_by_code[code]},
+            "changes_by_step": dict(sorted(self.changes_by_step.items())),
+        }
