@@ -26,8 +26,8 @@ run: $(STAMP)
 test: $(DEV_STAMP) lint typecheck pytest
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

@@ -29,7 +29,7 @@ from pipeline.wordpress_row import Author, WordPressRow
 
 _STR: Final = pa.string()
 _LIST_STR: Final = pa.list_(pa.string())
-_UTC: Final = pa.timestamp("s", tz="UTC")
+_UTC: Final = pa.timestamp("us", tz="UTC")
 
 POSTS_SCHEMA: Final = pa.schema(
     [

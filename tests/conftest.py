@@ -1,0 +1,37 @@
+"""Shared fixtures: the real archive (skipped with a reason when ../shared is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.runner import run_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "transportsdufutur-blog" / "_posts"
+RAW = ROOT / "raw"
+
+
+def corpus_or_skip() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the real archive is not at {CORPUS} (../shared is absent on a bare clone)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    return corpus_or_skip()
+
+
+@pytest.fixture(scope="session")
+def corpus_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The whole archive through `run_pipeline` once per side: {side: (out_dir, report)}."""
+    corpus = corpus_or_skip()
+    runs = {}
+    for side in ("ours", "theirs"):
+        out = tmp_path_factory.mktemp(f"corpus-{side}") / "clean"
+        runs[side] = (out, run_pipeline(corpus, out, load_config({"resolve": {"side": side}})))
+    return runs

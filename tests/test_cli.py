@@ -1,0 +1,85 @@
+"""The command line: exit codes and one-line messages naming the key, file or flag."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from tests.conftest import RAW, ROOT
+
+PARAMS = ROOT / "params.yaml"
+
+
+def _raw_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    raw = tmp_path / "raw"
+    shutil.copytree(RAW, raw)
+    for name, data in files.items():
+        (raw / name).write_bytes(data)
+    return raw
+
+
+def test_run_on_the_seeds_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 0
+    assert "3 inputs: 3 cleaned, 0 quarantined" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["accounting_ok"] is True
+
+
+def test_strict_exits_1_when_something_is_quarantined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = _raw_with(tmp_path, {"broken.md": b"---\ntitle: x\n---\n\x00\x01"})
+    args = ["run", "--raw", str(raw), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]
+    assert main(args) == 0
+    assert main([*args, "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert "1 x binary_file" in err and "strict: 1 quarantined" in err
+
+
+def test_unknown_params_key_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("resolve:\n  side: ours\n  sdie: theirs\n")
+    assert main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(params)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pipeline run: error: resolve.sdie: unknown key") and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_value_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("decode:\n  timezone: Mars/Olympus\n")
+    assert main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(params)]) == 2
+    assert "decode.timezone: unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+
+
+def test_missing_raw_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 2
+    assert "raw folder not found" in capsys.readouterr().err
+
+
+def test_missing_stage_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["decode", "--in", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 2
+    assert "run the previous stage first" in capsys.readouterr().err
+
+
+def test_bad_flag_exits_2() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--side", "both"])
+    assert exit_info.value.code == 2
+
+
+def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS), "--side", "theirs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resolved (theirs)" in result.stdout
+    version = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0 and version.stdout.startswith("pipeline ")

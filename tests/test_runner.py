@@ -1,0 +1,77 @@
+"""The two ways to run give the same outputs; runs are deterministic; output is a fixed point."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.errors import InputError
+from pipeline.runner import run_export, run_first_stage, run_middle_stage, run_pipeline
+from tests.conftest import RAW, corpus_or_skip
+
+
+def _same_tree(left: Path, right: Path) -> list[str]:
+    """Relative paths whose bytes differ between two folders (or exist in only one)."""
+    left_files = {p.relative_to(left).as_posix() for p in left.rglob("*") if p.is_file()}
+    right_files = {p.relative_to(right).as_posix() for p in right.rglob("*") if p.is_file()}
+    differ = sorted(left_files ^ right_files)
+    differ += [f for f in sorted(left_files & right_files) if not filecmp.cmp(left / f, right / f, shallow=False)]
+    return differ
+
+
+def _staged(raw: Path, work: Path) -> Path:
+    config = load_config({})
+    run_first_stage(raw, work / "01_resolve", config)
+    run_middle_stage("decode", work / "01_resolve", work / "02_decode", config)
+    run_middle_stage("extract", work / "02_decode", work / "03_extract", config)
+    run_export(work / "03_extract", work / "clean", config)
+    return work / "clean"
+
+
+@pytest.mark.parametrize("which", ["seeds", "corpus"])
+def test_staged_run_equals_one_process_run(tmp_path: Path, which: str) -> None:
+    raw = RAW if which == "seeds" else corpus_or_skip()
+    run_pipeline(raw, tmp_path / "run", load_config({}))
+    assert _same_tree(tmp_path / "run", _staged(raw, tmp_path / "staged")) == []
+
+
+def test_two_runs_are_byte_identical(tmp_path: Path) -> None:
+    raw = corpus_or_skip()
+    for name in ("a", "b"):
+        run_pipeline(raw, tmp_path / name, load_config({}))
+    assert _same_tree(tmp_path / "a", tmp_path / "b") == []
+
+
+def test_cleaned_markdown_is_a_fixed_point(tmp_path: Path) -> None:
+    raw = corpus_or_skip()
+    first = run_pipeline(raw, tmp_path / "first", load_config({}))
+    second = run_pipeline(tmp_path / "first" / "posts", tmp_path / "second", load_config({}))
+    assert second["cleaned"] == first["cleaned"]
+    assert _same_tree(tmp_path / "first" / "posts", tmp_path / "second" / "posts") == []
+
+
+def test_seeds_are_cleaned_and_the_one_without_front_matter_is_derived(tmp_path: Path) -> None:
+    report = run_pipeline(RAW, tmp_path / "out", load_config({}))
+    assert (report["inputs"], report["cleaned"], report["quarantined"]) == (3, 3, 0)
+    assert report["problems_by_code"]["no_front_matter"] == 1
+    assert report["problems_by_code"]["title_missing"] == 1
+    assert report["problems_by_code"]["date_missing"] == 1
+    names = sorted(p.name for p in (tmp_path / "out" / "posts").iterdir())
+    assert names == [
+        "2011-11-18-apres-casinoauchanleclerccarrefour-drive-amazon-flow-tesco-drive-betterplace.md",
+        "2014-12-05-alibaba-prend-position-dans-lautomobile-et-vise-la-place-centrale.md",
+        "le-geant-chinois-du-commerce-en-ligne-alibaba-ne-cesse-denrichir-son-offre.md",
+    ]
+
+
+def test_a_failed_run_leaves_the_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    run_pipeline(RAW, out, load_config({}))
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(InputError):
+        run_pipeline(tmp_path / "missing", out, load_config({}))
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not any(p.name.startswith(".clean.") for p in tmp_path.iterdir())
