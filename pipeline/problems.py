@@ -69,6 +69,7 @@ CODES: Final[dict[str, Code]] = {
     "wp_slug_mismatch": Code("warning", "The export row's slug differs from the file name's slug."),
     "wp_tags_mismatch": Code("warning", "The export row's terms do not end with the front-matter tags."),
     "tags_recovered_from_row": Code("warning", "The front matter had no tags; they were recovered from the export row's terms."),
+    "categories_split_from_tags": Code("info", "A category name learned from other rows was glued in front of a recovered tag; it was split off."),
     "wp_author_unsplit": Code("warning", "The export row's author field could not be split into login, email and names."),
     # export
     "slug_collision": Code("error", "Two posts have the same output file name; a suffix was added."),

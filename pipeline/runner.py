@@ -8,7 +8,7 @@ stage. Both give the same outputs; a test proves it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ from pipeline.config import Config
 from pipeline.io import DocWriter, Exporter, discover, read_doc, read_docs
 from pipeline.record import Doc
 from pipeline.stages import STAGES
+from pipeline.vocabulary import with_learned_categories
 
 Stage = Callable[[Doc, Config], Doc]
+STAGE_NAMES = tuple(name for name, _ in STAGES)
 
 
 def read_inputs(raw_dir: Path, config: Config) -> Iterator[Doc]:
@@ -26,13 +28,25 @@ def read_inputs(raw_dir: Path, config: Config) -> Iterator[Doc]:
         yield read_doc(raw_dir, relative, config.resolve.max_bytes)
 
 
+def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE_NAMES) -> Iterator[Doc]:
+    """Docs through the named stages in order; after extract, the archive-wide category step."""
+    for name in stages:
+        docs = _apply(stage_function(name), docs, config)
+        if name == "extract":
+            docs = with_learned_categories(docs)
+    return iter(docs)
+
+
+def _apply(stage: Stage, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
+    for doc in docs:
+        yield stage(doc, config)
+
+
 def run_pipeline(raw_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``."""
     exporter = Exporter(out_dir, config)
     try:
-        for doc in read_inputs(raw_dir, config):
-            for _, stage in STAGES:
-                doc = stage(doc, config)
+        for doc in process(read_inputs(raw_dir, config), config):
             exporter.add(doc)
     except BaseException:
         exporter.abandon()
@@ -46,13 +60,12 @@ def stage_function(name: str) -> Stage:
 
 def run_first_stage(raw_dir: Path, out_dir: Path, config: Config) -> int:
     """resolve: read the raw folder, write resolved Docs."""
-    return _write_docs((stage_function("resolve")(doc, config) for doc in read_inputs(raw_dir, config)), out_dir, config)
+    return _write_docs(process(read_inputs(raw_dir, config), config, ("resolve",)), out_dir, config)
 
 
 def run_middle_stage(name: str, in_dir: Path, out_dir: Path, config: Config) -> int:
     """decode or extract: read the previous stage's Docs, write this stage's."""
-    stage = stage_function(name)
-    return _write_docs((stage(doc, config) for doc in read_docs(in_dir)), out_dir, config)
+    return _write_docs(process(read_docs(in_dir), config, (name,)), out_dir, config)
 
 
 def run_export(in_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]:
