@@ -27,7 +27,8 @@ _OPEN: Final = re.compile(r"<{7}(?: (.*))?")
 _BASE: Final = re.compile(r"\|{7}(?: (.*))?")
 _SEP: Final = "======="
 _CLOSE: Final = re.compile(r">{7}(?: (.*))?")
-_MIDLINE: Final = re.compile(r".(?:<{7}|>{7}|\|{7})(?: |$)")
+# A marker after other text on its line (not at line start, so not a marker line).
+_MIDLINE: Final = re.compile(r"(?<=.)(?:<{7}|>{7}|\|{7})(?: |$)", re.M)
 _FM_DELIMITER: Final = re.compile(r"---\s*|\.\.\.\s*")
 # A WordPress export row starts with its post date glued to the post URL.
 _ROW_HINT: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
@@ -94,7 +95,7 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
                     block.start_line,
                 )
             )
-    for number in _midline_marker_lines(lines):
+    for number in _midline_marker_lines(text):
         problems.append(
             problem(
                 "conflict_marker_midline",
@@ -105,14 +106,8 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
     return Resolution("\n".join(kept), tuple(blocks), tuple(problems))
 
 
-def _midline_marker_lines(lines: list[str]) -> list[int]:
-    if not any(("<" * 7) in line or (">" * 7) in line or ("|" * 7) in line for line in lines):
-        return []
-    return [
-        number
-        for number, line in enumerate(lines, start=1)
-        if _MIDLINE.search(line) and not (_OPEN.fullmatch(line) or _BASE.fullmatch(line) or _CLOSE.fullmatch(line))
-    ]
+def _midline_marker_lines(text: str) -> list[int]:
+    return [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE.finditer(text)]
 
 
 def _scan(lines: list[str], side: Side) -> tuple[list[str], list[Block]]:

@@ -22,14 +22,17 @@ _SURROGATE_PAIR: Final = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
 # empty line; at the end of a line it is the line's own CR.
 _DEBRIS_LINE: Final = re.compile(r"^[ \t]*(?:_x000D_[ \t]*)+$", re.M)
 _DEBRIS: Final = re.compile(r"_x000D_")
-# Heuristic ``mojibake_prefilter``: UTF-8 read as Latin-1 or Windows-1252 always leaves a
-# lead byte (Â..ô) followed by a continuation byte (U+0080..U+00BF or its Windows-1252
-# stand-in), or a bare C1 control. Text without either is not handed to ftfy's slower
-# badness check. On the archive, it lets through a small share of texts (see BENCHMARKS.md).
+# Heuristic ``mojibake_prefilter``: UTF-8 read as Latin-1 or Windows-1252 leaves a lead
+# byte followed by as many continuation bytes as its sequence needs (Â..ß one, à..ï two,
+# ð..ô three), each U+0080..U+00BF or its Windows-1252 stand-in, or a bare C1 control.
+# Text without such a run is not handed to ftfy's slower badness check: healthy French
+# (é before a non-breaking space, à before ’) no longer pays for it.
+_CONTINUATION: Final = (
+    "[\\u0080-\\u00bf\\u0152\\u0153\\u0160\\u0161\\u0178\\u017d\\u017e\\u0192\\u02c6\\u02dc"
+    "\\u2013\\u2014\\u2018-\\u201a\\u201c-\\u201e\\u2020-\\u2022\\u2026\\u2030\\u2039\\u203a\\u20ac\\u2122]"
+)
 _MOJIBAKE_HINT: Final = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
-    "|[\u0080-\u009f]"
+    f"[\\u00c2-\\u00df]{_CONTINUATION}|[\\u00e0-\\u00ef]{_CONTINUATION}{{2}}|[\\u00f0-\\u00f4]{_CONTINUATION}{{3}}|[\\u0080-\\u009f]"
 )
 _ENCODING_ONLY: Final = ftfy.TextFixerConfig(
     unescape_html=False,

@@ -5,6 +5,7 @@ Pure functions only; ``pipeline.io`` writes what they return.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -77,8 +78,9 @@ def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
         problems.append(problem("slug_sanitised", f"slug {slug!r} written as {safe!r}"))
     file_name = f"{date:%Y-%m-%d}-{safe}.md" if date else f"{safe}.md"
     if file_name.casefold() in taken_names:
-        file_name = f"{file_name[:-3]}-{doc.sha256[:8]}.md"
-        problems.append(problem("slug_collision", f"another post already writes this name; wrote {file_name}"))
+        wanted = file_name
+        file_name = _free_name(file_name, doc.source_path, taken_names)
+        problems.append(problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}"))
     taken_names.add(file_name.casefold())
 
     author = _public_author(front_matter, doc, config)
@@ -133,6 +135,17 @@ def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
         "wp_row_raw": row.raw if row else None,
     }
     return Post(post_row, file_name, dump_markdown(ordered, doc.body), tuple(problems))
+
+
+def _free_name(file_name: str, source_path: str, taken_names: set[str]) -> str:
+    """A free file name, suffixed with a hash of the source path (unique per input)."""
+    stem = file_name[:-3]
+    digest = hashlib.sha256(source_path.encode("utf-8")).hexdigest()
+    for length in range(8, len(digest) + 1):
+        candidate = f"{stem}-{digest[:length]}.md"
+        if candidate.casefold() not in taken_names:
+            return candidate
+    raise AssertionError(f"no free file name for {source_path}")  # 2**256 paths would be needed
 
 
 def derive_title(body: str, limit: int = 90) -> str | None:

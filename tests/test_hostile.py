@@ -1,0 +1,147 @@
+"""Hostile and broken input: each kind has a defined outcome, cleaned with a problem code or
+quarantined with a reason. Never a crash, never silence, nothing run, nothing written outside."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import load_config
+from pipeline.runner import run_pipeline
+
+FM = "---\ntitle: T\ndate: 2014-07-05 10:00:00 +0100\ntags: ['a']\n---\n\n"
+POST = FM + "Body.\n"
+
+# name -> (file bytes, expected outcome: "cleaned" or "quarantined", problem code expected)
+CASES: dict[str, tuple[bytes, str, str]] = {
+    "unterminated_marker": ((FM + "<<<<<<< HEAD\na\n=======\nb\n").encode(), "quarantined", "conflict_unterminated"),
+    "nested_markers": ((FM + "<<<<<<< HEAD\n<<<<<<< x\na\n=======\nb\n>>>>>>> y\n").encode(), "quarantined", "conflict_nested"),
+    "stray_close_marker": ((FM + "text\n>>>>>>> 367d931\n").encode(), "quarantined", "conflict_stray_marker"),
+    "stray_base_marker": ((FM + "text\n||||||| base\n").encode(), "quarantined", "conflict_stray_marker"),
+    "midline_marker": ((FM + "text <<<<<<< HEAD glued\n").encode(), "cleaned", "conflict_marker_midline"),
+    "setext_heading": ((FM + "Title\n=======\n\ntext\n").encode(), "cleaned", "none"),
+    "diff3_section": ((FM + "<<<<<<< ours\na\n||||||| base\no\n=======\nb\n>>>>>>> theirs\n").encode(), "cleaned", "conflict_resolved"),
+    "odd_labels": ((FM + "<<<<<<< feature/été #2\na\n=======\nb\n>>>>>>>\n").encode(), "cleaned", "conflict_resolved"),
+    "crlf": (POST.replace("\n", "\r\n").encode(), "cleaned", "crlf_normalised"),
+    "bom": (b"\xef\xbb\xbf" + POST.encode(), "cleaned", "bom_removed"),
+    "empty": (b"", "quarantined", "empty_file"),
+    "blank": (b" \n\n", "quarantined", "empty_file"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "quarantined", "binary_file"),
+    "invalid_utf8": ((FM + "caf").encode() + b"\xe9 cr\xe8me\n", "cleaned", "invalid_utf8"),
+    "enormous_line": ((FM + "x" * 2_000).encode(), "quarantined", "line_too_long"),
+    "enormous_file": ((FM + ("word " * 20 + "\n") * 400).encode(), "quarantined", "too_large"),
+    "front_matter_list": (b"---\n- a\n- b\n---\nbody\n", "quarantined", "front_matter_not_mapping"),
+    "front_matter_scalar": (b"---\njust text\n---\nbody\n", "quarantined", "front_matter_not_mapping"),
+    "front_matter_invalid": (b"---\ntitle: [unclosed\n---\nbody\n", "quarantined", "front_matter_invalid"),
+    "python_object_tag": (
+        b"---\ntitle: !!python/object/apply:os.system ['touch PWNED']\n---\nbody\n",
+        "quarantined",
+        "front_matter_unsafe_tag",
+    ),
+    "alias_bomb": (
+        b"---\na: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n---\nbody\n",
+        "quarantined",
+        "front_matter_alias",
+    ),
+    "duplicate_keys": (b"---\ntitle: A\ntitle: B\ndate: 2014-01-01\n---\nbody\n", "cleaned", "front_matter_duplicate_key"),
+    "unterminated_front_matter": (b"---\ntitle: A\nbody without end\n", "cleaned", "front_matter_unterminated"),
+    "slug_escaping_folder": (b'---\ntitle: A\nslug: "../../../etc/passwd"\n---\nbody\n', "cleaned", "slug_sanitised"),
+    "absolute_slug": (b'---\ntitle: A\nslug: "/etc/cron.d/x"\n---\nbody\n', "cleaned", "slug_sanitised"),
+    "nul_in_slug": (b'---\ntitle: A\nslug: "a\\0b"\n---\nbody\n', "cleaned", "slug_sanitised"),
+    "reserved_slug": (b"---\ntitle: A\nslug: CON\n---\nbody\n", "cleaned", "slug_sanitised"),
+    "tags_as_string": (b"---\ntitle: A\ntags: one\n---\nbody\n", "cleaned", "tags_not_list"),
+    "bad_date": (b"---\ntitle: A\ndate: yesterday\n---\nbody\n", "cleaned", "date_invalid"),
+}
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    raw = tmp_path_factory.mktemp("hostile") / "raw"
+    raw.mkdir()
+    for name, (data, _, _) in CASES.items():
+        (raw / f"{name}.md").write_bytes(data)
+    outside = raw.parent / "secret.md"
+    outside.write_text(POST)
+    (raw / "symlink_outside.md").symlink_to(outside)
+    (raw / "inside_target.md").write_text(POST)
+    (raw / "symlink_inside.md").symlink_to(raw / "inside_target.md")
+    out = raw.parent / "clean"
+    cwd = Path.cwd()
+    os.chdir(raw.parent)  # a PWNED file would appear here if a YAML tag ran a command
+    try:
+        config = load_config({"resolve": {"max_bytes": 10_000, "max_line_chars": 1_000}})
+        report = run_pipeline(raw, out, config)
+    finally:
+        os.chdir(cwd)
+    return {
+        "report": report,
+        "out": out,
+        "root": raw.parent,
+        "posts": {r["source_path"]: r for r in pq.read_table(out / "posts.parquet").to_pylist()},
+        "quarantine": {r["source_path"]: r for r in pq.read_table(out / "quarantine.parquet").to_pylist()},
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_hostile_input_has_its_outcome(outcome: dict[str, Any], name: str) -> None:
+    data, expected, code = CASES[name]
+    source = f"{name}.md"
+    if expected == "quarantined":
+        row = outcome["quarantine"][source]
+        assert row["reason"] == code
+        assert row["raw"] == data or code == "too_large"
+        assert row["message"]
+        assert source not in outcome["posts"]
+    else:
+        row = outcome["posts"][source]
+        assert code == "none" or code in row["problems"], row["problems"]
+
+
+def test_counts_add_up_and_nothing_is_lost(outcome: dict[str, Any]) -> None:
+    report = outcome["report"]
+    assert report["inputs"] == len(CASES) + 3
+    assert report["inputs"] == report["cleaned"] + report["quarantined"]
+    assert set(outcome["posts"]) | set(outcome["quarantine"]) == {f"{n}.md" for n in CASES} | {
+        "symlink_outside.md",
+        "symlink_inside.md",
+        "inside_target.md",
+    }
+
+
+def test_symlinks(outcome: dict[str, Any]) -> None:
+    assert outcome["quarantine"]["symlink_outside.md"]["reason"] == "symlink_outside"
+    assert "symlink_inside.md" in outcome["posts"]
+
+
+def test_nothing_ran_and_nothing_escaped(outcome: dict[str, Any]) -> None:
+    root: Path = outcome["root"]
+    assert not (root / "PWNED").exists()
+    written = {p.resolve() for p in root.rglob("*") if p.is_file()}
+    allowed = {p for p in written if (outcome["out"].resolve() in p.parents) or p.parent == (root / "raw").resolve()}
+    assert written - allowed == {(root / "secret.md").resolve()}
+    for row in outcome["posts"].values():
+        assert (outcome["out"] / row["output_path"]).resolve().parent == (outcome["out"] / "posts").resolve()
+
+
+def test_setext_underline_and_diff3_text(outcome: dict[str, Any]) -> None:
+    assert "Title\n=======" in outcome["posts"]["setext_heading.md"]["body"]
+    assert outcome["posts"]["diff3_section.md"]["body"] == "a"
+    assert outcome["posts"]["invalid_utf8.md"]["body"] == "café crème"
+
+
+def test_slug_collisions_after_sanitising_get_distinct_names(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, slug in (("a.md", "été/x"), ("b.md", "été?x"), ("c.md", "ÉTÉ-X")):
+        (raw / name).write_text(f"---\ntitle: T\nslug: '{slug}'\n---\nbody\n")
+    run_pipeline(raw, tmp_path / "out", load_config({}))
+    rows = pq.read_table(tmp_path / "out" / "posts.parquet").to_pylist()
+    names = [r["output_path"] for r in rows]
+    assert len(set(n.casefold() for n in names)) == 3
+    assert sum("slug_collision" in r["problems"] for r in rows) == 2
