@@ -49,7 +49,15 @@ class ExportParams:
 
 
 @dataclass(frozen=True)
+class RunParams:
+    """How ``pipeline run`` schedules the work (no DVC stage: outputs do not depend on it)."""
+
+    workers: int = 0  # processes for the per-post work; 0 means one per core, 1 runs serially
+
+
+@dataclass(frozen=True)
 class Config:
+    run: RunParams = field(default_factory=RunParams)
     resolve: ResolveParams = field(default_factory=ResolveParams)
     decode: DecodeParams = field(default_factory=DecodeParams)
     extract: ExtractParams = field(default_factory=ExtractParams)
@@ -90,6 +98,8 @@ def load_config(data: Any, overrides: dict[str, Any] | None = None) -> Config:
     for key in ("max_bytes", "max_line_chars"):
         if getattr(config.resolve, key) <= 0:
             raise ConfigError(f"resolve.{key}", "must be a positive integer")
+    if config.run.workers < 0:
+        raise ConfigError("run.workers", "must be 0 (one per core) or a positive number of processes")
     if config.export.batch_size <= 0:
         raise ConfigError("export.batch_size", "must be a positive integer")
     return config

@@ -23,7 +23,7 @@ import yaml
 from pipeline.config import Config
 from pipeline.conflicts import Block
 from pipeline.errors import AccountingError, ConfigError, InputError
-from pipeline.outputs import Tally, build_post, conflict_rows, problem_rows, quarantine_row
+from pipeline.outputs import Post, Tally, build_post, claim_file_name, conflict_rows, problem_rows, quarantine_row
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc
 from pipeline.wordpress_row import Author, WordPressRow
@@ -356,8 +356,12 @@ class Exporter:
         self.names: set[str] = set()
         (self.dir.path("posts")).mkdir()
 
-    def add(self, doc: Doc) -> None:
-        post = None if doc.fatal else build_post(doc, self.config, self.names)
+    def add(self, doc: Doc, post: Post | None = None) -> None:
+        """Write one post (``post`` is built here unless the caller built it already)."""
+        if post is None and not doc.fatal:
+            post = build_post(doc, self.config)
+        if post is not None:
+            post = claim_file_name(post, self.names)
         self.tally.add(doc, post)
         self.conflicts.add(conflict_rows(doc))
         self.problems.add(problem_rows(doc.source_path, doc.problems + (post.problems if post else ())))

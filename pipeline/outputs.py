@@ -37,11 +37,10 @@ class Post:
     problems: tuple[Problem, ...]
 
 
-def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
+def build_post(doc: Doc, config: Config) -> Post:
     """Settle title, date, slug and author of a post and write its row and Markdown.
 
-    ``taken_names`` holds the file names given so far in this run (in input order, so the
-    result is deterministic); a collision gets a suffix from the post's hash.
+    The file name is the one the post asks for; ``claim_file_name`` settles collisions.
     """
     front_matter = dict(doc.front_matter or {})
     problems: list[Problem] = []
@@ -77,11 +76,6 @@ def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
     if safe != slug:
         problems.append(problem("slug_sanitised", f"slug {slug!r} written as {safe!r}"))
     file_name = f"{date:%Y-%m-%d}-{safe}.md" if date else f"{safe}.md"
-    if file_name.casefold() in taken_names:
-        wanted = file_name
-        file_name = _free_name(file_name, doc.source_path, taken_names)
-        problems.append(problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}"))
-    taken_names.add(file_name.casefold())
 
     author = _public_author(front_matter, doc, config)
     tags = list(front_matter.get("tags") or [])
@@ -135,6 +129,23 @@ def build_post(doc: Doc, config: Config, taken_names: set[str]) -> Post:
         "wp_row_raw": row.raw if row else None,
     }
     return Post(post_row, file_name, dump_markdown(ordered, doc.body), tuple(problems))
+
+
+def claim_file_name(post: Post, taken_names: set[str]) -> Post:
+    """The post with a file name no earlier post of the run has taken.
+
+    Called in input order, so the result does not depend on how the work was scheduled;
+    the later of two colliding posts gets a suffix from a hash of its source path.
+    """
+    wanted = post.file_name
+    if wanted.casefold() not in taken_names:
+        taken_names.add(wanted.casefold())
+        return post
+    file_name = _free_name(wanted, post.row["source_path"], taken_names)
+    taken_names.add(file_name.casefold())
+    collision = problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}")
+    row = {**post.row, "output_path": f"posts/{file_name}", "problems": sorted({*post.row["problems"], collision.code})}
+    return Post(row, file_name, post.markdown, (*post.problems, collision))
 
 
 def _free_name(file_name: str, source_path: str, taken_names: set[str]) -> str:

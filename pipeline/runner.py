@@ -8,15 +8,22 @@ stage. Both give the same outputs; a test proves it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
 from pipeline.io import DocWriter, Exporter, discover, read_doc, read_docs
+from pipeline.outputs import Post, build_post
 from pipeline.record import Doc
 from pipeline.stages import STAGES
-from pipeline.vocabulary import with_learned_categories
+from pipeline.vocabulary import needs_vocabulary, with_learned_categories
 
 Stage = Callable[[Doc, Config], Doc]
 STAGE_NAMES = tuple(name for name, _ in STAGES)
@@ -33,8 +40,12 @@ def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE
     for name in stages:
         docs = _apply(stage_function(name), docs, config)
         if name == "extract":
-            docs = with_learned_categories(docs)
+            docs = with_learned_categories(docs, _same, _same)
     return iter(docs)
+
+
+def _same(doc: Doc) -> Doc:
+    return doc
 
 
 def _apply(stage: Stage, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
@@ -42,16 +53,84 @@ def _apply(stage: Stage, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
         yield stage(doc, config)
 
 
+@dataclass(frozen=True)
+class Done:
+    """A post after every stage, with its export values when they could be built already."""
+
+    doc: Doc
+    post: Post | None
+
+
+def clean_one(raw_dir: Path, relative: str, config: Config) -> Done:
+    """All per-post work for one input: read, resolve, decode, extract, build its outputs."""
+    doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
+    for _, stage in STAGES:
+        doc = stage(doc, config)
+    if doc.fatal or needs_vocabulary(doc):
+        return Done(doc, None)
+    return Done(doc, build_post(doc, config))
+
+
 def run_pipeline(raw_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]:
-    """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``."""
+    """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
+
+    The per-post work runs in ``run.workers`` processes; results come back in input order
+    and are written by this process, so the outputs are byte-identical to a serial run.
+    """
+    relatives = discover(raw_dir)
     exporter = Exporter(out_dir, config)
     try:
-        for doc in process(read_inputs(raw_dir, config), config):
-            exporter.add(doc)
+        with _results(raw_dir, relatives, config) as results:
+            redo = partial(_rebuild, config=config)
+            for done in with_learned_categories(results, _doc_of, redo):
+                exporter.add(done.doc, done.post)
     except BaseException:
         exporter.abandon()
         raise
     return exporter.finish()
+
+
+def _doc_of(done: Done) -> Doc:
+    return done.doc
+
+
+def _rebuild(doc: Doc, config: Config) -> Done:
+    return Done(doc, None if doc.fatal else build_post(doc, config))
+
+
+def worker_count(config: Config) -> int:
+    return config.run.workers or os.cpu_count() or 1
+
+
+@contextmanager
+def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[Iterator[Done]]:
+    workers = min(worker_count(config), max(1, len(relatives)))
+    if workers == 1:
+        yield (clean_one(raw_dir, relative, config) for relative in relatives)
+        return
+    # fork shares the imported modules; no pyarrow thread pool exists yet at this point.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers, _init_worker, (raw_dir, config)) as pool:
+        yield _ordered(pool, relatives, workers)
+
+
+def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:
+    # Windows of inputs keep memory flat: at most one window of results waits to be written.
+    chunk = max(1, min(64, len(relatives) // (workers * 8)))
+    for start in range(0, len(relatives), _WINDOW):
+        yield from pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
+
+
+_WINDOW = 4096
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(raw_dir: Path, config: Config) -> None:
+    _worker_state.update(raw_dir=raw_dir, config=config)
+
+
+def _clean_in_worker(relative: str) -> Done:
+    return clean_one(_worker_state["raw_dir"], relative, _worker_state["config"])
 
 
 def stage_function(name: str) -> Stage:

@@ -10,11 +10,14 @@ from their row wait for the whole archive to be read; all others stream through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
 from pipeline.problems import problem
 from pipeline.record import Change, Doc
+
+T = TypeVar("T")
 
 
 def split_glued_categories(tags: list[str], categories: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -59,17 +62,19 @@ def apply_vocabulary(doc: Doc, categories: Iterable[str]) -> Doc:
     )
 
 
-def with_learned_categories(docs: Iterable[Doc]) -> Iterator[Doc]:
-    """Pass posts through in order, holding back those that need the archive's category names
-    until all rows are read; the held-back ones follow, in their input order."""
+def with_learned_categories(items: Iterable[T], doc_of: Callable[[T], Doc], redo: Callable[[Doc], T]) -> Iterator[T]:
+    """Pass items through in order, holding back those whose post needs the archive's category
+    names until all rows are read; the held-back ones follow, in input order, rebuilt by
+    ``redo`` from their post with the learned names applied."""
     learned: set[str] = set()
     waiting: list[Doc] = []
-    for doc in docs:
+    for item in items:
+        doc = doc_of(item)
         if doc.row is not None:
             learned.update(doc.row.categories)
         if needs_vocabulary(doc) and not doc.fatal:
             waiting.append(doc)
         else:
-            yield doc
+            yield item
     for doc in waiting:
-        yield apply_vocabulary(doc, learned)
+        yield redo(apply_vocabulary(doc, learned))

@@ -75,3 +75,11 @@ def test_a_failed_run_leaves_the_previous_output(tmp_path: Path) -> None:
         run_pipeline(tmp_path / "missing", out, load_config({}))
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not any(p.name.startswith(".clean.") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("which", ["seeds", "corpus"])
+def test_parallel_run_equals_serial_run(tmp_path: Path, which: str) -> None:
+    raw = RAW if which == "seeds" else corpus_or_skip()
+    run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
+    run_pipeline(raw, tmp_path / "parallel", load_config({"run": {"workers": 2}}))
+    assert _same_tree(tmp_path / "serial", tmp_path / "parallel") == []
