@@ -14,8 +14,8 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
-from pipeline.io import load_params
-from pipeline.runner import run_export, run_first_stage, run_middle_stage, run_pipeline
+from pipeline.io import load_params, write_json_file
+from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 
 EXAMPLES = {
     "run": "example: pipeline run --raw ../shared/corpus/transportsdufutur-blog/_posts --out clean --side ours",
@@ -23,6 +23,7 @@ EXAMPLES = {
     "decode": "example: pipeline decode --in data/01_resolve --out data/02_decode",
     "extract": "example: pipeline extract --in data/02_decode --out data/03_extract",
     "export": "example: pipeline export --in data/03_extract --out clean",
+    "sides": "example: pipeline sides --raw ../shared/corpus/transportsdufutur-blog/_posts --report sides.json",
 }
 
 
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--in", dest="in_dir", type=Path, required=True, help="extract stage's folder")
     export.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
     export.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    sides = add("sides", "Clean with ours and with theirs (writing nothing else) and report where posts differ.")
+    sides.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
+    sides.add_argument("--report", type=Path, help="write the differences as JSON to this file")
+    sides.add_argument("--strict", action="store_true", help="exit 1 if any post differs between the sides")
     return parser
 
 
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
         return _finish(run_pipeline(args.raw, args.out, config), args.out, args.strict)
+    if args.command == "sides":
+        return _sides(args, config)
     if args.command == "resolve":
         count = run_first_stage(args.raw, args.out, config)
     elif args.command in ("decode", "extract"):
@@ -88,6 +95,16 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _finish(run_export(args.in_dir, args.out, config), args.out, args.strict)
     print(f"pipeline {args.command}: {count} posts written to {args.out}")
     return 0
+
+
+def _sides(args: argparse.Namespace, config: Config) -> int:
+    result = compare_sides(args.raw, config)
+    if args.report:
+        write_json_file(args.report, result)
+    print(f"{result['equal']}/{result['posts']} posts equal from ours and theirs on {len(result['fields_compared'])} fields")
+    for difference in result["differences"][:20]:
+        print(f"  {difference['source_path']}: {difference['field']}: ours {difference['ours']!r} / theirs {difference['theirs']!r}")
+    return 1 if args.strict and result["differences"] else 0
 
 
 def _finish(report: dict[str, Any], out: Path, strict: bool) -> int:

@@ -271,6 +271,14 @@ class TableWriter:
         self.writer.close()
 
 
+def write_json_file(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def write_json(directory: AtomicDir, relative: str, data: Any) -> None:
     directory.write_text(relative, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -168,3 +168,46 @@ def _write_docs(docs: Iterator[Doc], out_dir: Path, config: Config) -> int:
         writer.abandon()
         raise
     return writer.finish()
+
+
+# Fields a post must get identically from either side of its conflicts; URL forms, raw row
+# text and bodies may differ (theirs rewrote links), and so may the problems found.
+CONVERGENCE_FIELDS = (
+    *("slug", "title", "date", "author", "tags", "categories", "output_path"),
+    *("wp_row_parse", "wp_post_date", "wp_terms", "wp_categories", "wp_tags", "wp_status", "wp_slug", "wp_modified"),
+    *("wp_author_id", "wp_author_login", "wp_author_email", "wp_author_first_name", "wp_author_last_name"),
+    *("wp_author_display_name", "wp_excerpt", "wp_spill"),
+)
+
+
+def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
+    """Clean ``raw_dir`` keeping ours, then theirs, and list every field where a post differs.
+
+    Nothing is written. Posts quarantined on either side are listed as differing.
+    """
+    relatives = discover(raw_dir)
+    rows: dict[str, dict[str, dict[str, Any] | None]] = {relative: {} for relative in relatives}
+    for side in ("ours", "theirs"):
+        sided = replace(config, resolve=replace(config.resolve, side=side))
+        with _results(raw_dir, relatives, sided) as results:
+            redo = partial(_rebuild, config=sided)
+            for done in with_learned_categories(results, _doc_of, redo):
+                rows[done.doc.source_path][side] = done.post.row if done.post else None
+    differences = []
+    for relative, by_side in rows.items():
+        ours, theirs = by_side["ours"], by_side["theirs"]
+        if ours is None or theirs is None:
+            differences.append({"source_path": relative, "field": "quarantined", "ours": ours is None, "theirs": theirs is None})
+            continue
+        differences.extend(
+            {"source_path": relative, "field": key, "ours": str(ours[key]), "theirs": str(theirs[key])}
+            for key in CONVERGENCE_FIELDS
+            if ours[key] != theirs[key]
+        )
+    differing = {d["source_path"] for d in differences}
+    return {
+        "posts": len(relatives),
+        "equal": len(relatives) - len(differing),
+        "fields_compared": list(CONVERGENCE_FIELDS),
+        "differences": differences,
+    }

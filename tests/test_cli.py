@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from tests.conftest import RAW, ROOT
+from tests.conftest import RAW, ROOT, corpus_or_skip
 
 PARAMS = ROOT / "params.yaml"
 
@@ -83,3 +83,23 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     assert "resolved (theirs)" in result.stdout
     version = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, check=False)
     assert version.returncode == 0 and version.stdout.startswith("pipeline ")
+
+
+def test_sides_reports_differences_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    same = "---\ntitle: T\n<<<<<<< HEAD\ntags: ['été']\n=======\ntags: [\"\\u00e9t\\u00e9\"]\n>>>>>>> x\n---\nbody\n"
+    (raw / "same.md").write_text(same)
+    (raw / "differ.md").write_text("---\n<<<<<<< HEAD\ntitle: Un\n=======\ntitle: Deux\n>>>>>>> x\n---\nbody\n")
+    report = tmp_path / "sides.json"
+    assert main(["sides", "--raw", str(raw), "--report", str(report), "--params", str(PARAMS), "--strict"]) == 1
+    assert "1/2 posts equal" in capsys.readouterr().out
+    result = json.loads(report.read_text())
+    assert {(d["source_path"], d["field"]) for d in result["differences"]} >= {("differ.md", "title")}
+    assert all(d["source_path"] == "differ.md" for d in result["differences"])
+
+
+def test_sides_on_the_archive_all_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    raw = corpus_or_skip()
+    assert main(["sides", "--raw", str(raw), "--params", str(PARAMS), "--strict"]) == 0
+    assert "998/998 posts equal from ours and theirs" in capsys.readouterr().out
