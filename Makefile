@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,18 @@ run: $(STAMP)
 test: $(DEV_STAMP) lint typecheck pytest
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests fuzz
+	$(BIN)/ruff format --check pipeline tests fuzz
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 pytest: $(DEV_STAMP)
 	$(BIN)/pytest
+
+# Bounded fuzzing of the resolver and the export-row parser; records docs/FUZZING.md.
+fuzz: $(DEV_STAMP)
+	$(BIN)/python -m fuzz.run --seconds 120 --report docs/FUZZING.md
 
 clean:
 	rm -rf clean data .pytest_cache .mypy_cache .ruff_cache

@@ -174,11 +174,17 @@ def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_la
                 equivalent=sides_equivalent(ours, theirs),
             )
             return block, (ours if side == "ours" else theirs), i + 1
-        elif _CLOSE.fullmatch(line) or (current == "base" and _BASE.fullmatch(line)):
+        elif _CLOSE.fullmatch(line):
             raise _Malformed(
                 "conflict_unterminated",
                 start + 1,
                 f"conflict block has no ======= separator before line {i + 1}; fix the markers by hand",
+            )
+        elif _BASE.fullmatch(line):
+            raise _Malformed(
+                "conflict_stray_marker",
+                i + 1,
+                f"||||||| marker out of place in the block of line {start + 1}; fix the markers by hand",
             )
         else:
             sections[current].append(line)

@@ -22,6 +22,8 @@ CASES: dict[str, tuple[bytes, str, str]] = {
     "nested_markers": ((FM + "<<<<<<< HEAD\n<<<<<<< x\na\n=======\nb\n>>>>>>> y\n").encode(), "quarantined", "conflict_nested"),
     "stray_close_marker": ((FM + "text\n>>>>>>> 367d931\n").encode(), "quarantined", "conflict_stray_marker"),
     "stray_base_marker": ((FM + "text\n||||||| base\n").encode(), "quarantined", "conflict_stray_marker"),
+    # Found by fuzz/run.py: a base marker after the separator is not git's layout.
+    "base_after_separator": ((FM + "<<<<<<< HEAD\na\n=======\n||||||| base\nb\n>>>>>>> x\n").encode(), "quarantined", "conflict_stray_marker"),
     "midline_marker": ((FM + "text <<<<<<< HEAD glued\n").encode(), "cleaned", "conflict_marker_midline"),
     "setext_heading": ((FM + "Title\n=======\n\ntext\n").encode(), "cleaned", "none"),
     "diff3_section": ((FM + "<<<<<<< ours\na\n||||||| base\no\n=======\nb\n>>>>>>> theirs\n").encode(), "cleaned", "conflict_resolved"),
