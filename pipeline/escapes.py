@@ -63,7 +63,10 @@ def decode_escapes(text: str) -> str:
 
 
 def _valid(match: re.Match[str]) -> bool:
-    return int(match.group(1) or match.group(2), 16) <= 0x10FFFF
+    # An escaped backslash stays escaped: decoded, it would start a new escape and make a
+    # second pass change the text again.
+    code = int(match.group(1) or match.group(2), 16)
+    return code <= 0x10FFFF and code != 0x5C
 
 
 def join_surrogates(text: str) -> str:
@@ -103,6 +106,7 @@ def remove_excel_debris(text: str) -> str:
     >>> remove_excel_debris("il semb_x000D_\\nle bien\\n_x000D_\\nfin")
     'il semb\\nle bien\\n\\nfin'
     """
-    if "_x000D_" not in text:
-        return text
-    return _DEBRIS.sub("", _DEBRIS_LINE.sub("", text))
+    # Repeated until stable: removing one token can join the halves of another.
+    while "_x000D_" in text:
+        text = _DEBRIS.sub("", _DEBRIS_LINE.sub("", text))
+    return text

@@ -7,6 +7,8 @@ strings so that every date goes through ``pipeline.dates`` the same way.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -45,12 +47,17 @@ class _StrictLoader(yaml.CSafeLoader):
         return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
+        seen: set[str] = set()
         for key_node, _ in node.value:
-            key = key_node.value
-            if key in seen:
-                self.duplicate_keys.append((str(key), key_node.start_mark.line + 1))
-            seen.add(key)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise FrontMatterError(
+                    "front_matter_invalid",
+                    "a front-matter key is a list or mapping; keys must be plain names",
+                    key_node.start_mark.line + 1,
+                )
+            if key_node.value in seen:
+                self.duplicate_keys.append((key_node.value, key_node.start_mark.line + 1))
+            seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -87,9 +94,6 @@ def split_front_matter(text: str) -> Split:
     loader.duplicate_keys = []
     try:
         value = loader.get_single_data()
-    except FrontMatterError as err:
-        err.line = (err.line or 0) + 1 if err.line is not None else None
-        raise
     except yaml.constructor.ConstructorError as err:
         raise FrontMatterError(
             "front_matter_unsafe_tag",
@@ -112,25 +116,35 @@ def split_front_matter(text: str) -> Split:
             f"front matter is a YAML {type(value).__name__}, not a mapping; write it as key: value lines",
             2,
         )
-    duplicates = tuple((key, line + 1) for key, line in loader.duplicate_keys)
+    duplicates = tuple(loader.duplicate_keys)
     return Split({str(k): v for k, v in value.items()}, body.strip("\n").rstrip(), duplicates)
 
 
 def _mark_line(err: yaml.YAMLError) -> int | None:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    # +1 for 1-based lines, +1 for the opening --- line before the YAML.
-    return mark.line + 2 if mark is not None else None
+    # The YAML text starts with the newline that ends the opening ---, so its 0-based line
+    # number is already the file's 1-based one.
+    return mark.line + 1 if mark is not None else None
 
 
 class _Dumper(yaml.CSafeDumper):
     pass
 
 
-def _represent_datetime(dumper: yaml.CSafeDumper, value: datetime) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat())
+class _PyDumper(yaml.SafeDumper):
+    """libyaml's emitter escapes characters beyond U+FFFF; the Python one writes them as is."""
+
+
+def _represent_datetime(dumper: Any, value: datetime) -> yaml.Node:
+    node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat())
+    return node
 
 
 _Dumper.add_representer(datetime, _represent_datetime)
+_PyDumper.add_representer(datetime, _represent_datetime)
+_BEYOND_BMP: Final = re.compile("[\U00010000-\U0010ffff]")
+# Characters PyYAML's Python emitter writes raw although they read back as line breaks.
+_PY_EMITTER_UNSAFE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def dump_markdown(front_matter: dict[str, Any], body: str) -> str:
@@ -146,9 +160,11 @@ def dump_markdown(front_matter: dict[str, Any], body: str) -> str:
     <BLANKLINE>
     Text
     """
+    flat = json.dumps(front_matter, ensure_ascii=False, default=str)
+    dumper = _PyDumper if _BEYOND_BMP.search(flat) and not _PY_EMITTER_UNSAFE.search(flat) else _Dumper
     yaml_text = yaml.dump(
         front_matter,
-        Dumper=_Dumper,
+        Dumper=dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,

@@ -33,6 +33,7 @@ CODES: Final[dict[str, Code]] = {
     "too_large": Code("fatal", "The file is larger than input.max_bytes."),
     "line_too_long": Code("fatal", "A line is longer than input.max_line_chars."),
     "symlink_outside": Code("fatal", "A symbolic link points outside the raw folder; it is not followed."),
+    "internal_error": Code("fatal", "A stage raised an unexpected error on this file; it was quarantined and the run went on (a bug: report it)."),
     "unreadable": Code("fatal", "The file could not be read (permissions or I/O error)."),
     "invalid_utf8": Code("warning", "The file is not valid UTF-8; it was decoded as Windows-1252 instead."),
     "bom_removed": Code("info", "A UTF-8 byte-order mark at the start of the file was removed."),

@@ -15,7 +15,7 @@ from typing import Final
 
 from pipeline.problems import Problem, problem
 
-_BOM: Final = "\ufeff"
+_BOM_BYTES: Final = b"\xef\xbb\xbf"
 _LATIN1_FALLBACK: Final = "pipeline-latin1-fallback"
 
 
@@ -39,6 +39,10 @@ def decode_bytes(raw: bytes, limits: Limits) -> tuple[str, tuple[Problem, ...]]:
     >>> decode_bytes(b"\\xef\\xbb\\xbfa\\r\\nb", Limits(100, 100))[0]
     'a\\nb'
     """
+    problems: list[Problem] = []
+    if raw.startswith(_BOM_BYTES):
+        raw = raw[len(_BOM_BYTES) :]
+        problems.append(problem("bom_removed"))
     if not raw.strip():
         return "", (problem("empty_file", "the file is empty or blank; delete it or restore its content"),)
     if len(raw) > limits.max_bytes:
@@ -49,18 +53,20 @@ def decode_bytes(raw: bytes, limits: Limits) -> tuple[str, tuple[Problem, ...]]:
             ),
         )
     if b"\x00" in raw:
-        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
-        return "", (problem("binary_file", "the file holds NUL bytes: it is not a text post; remove it from the raw folder", line),)
-    problems: list[Problem] = []
+        return "", (
+            problem("binary_file", "the file holds NUL bytes: it is not a text post; remove it from the raw folder", _line_of(raw, raw.index(b"\x00"))),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
         text = raw.decode("cp1252", errors=_LATIN1_FALLBACK)
-        problems.append(problem("invalid_utf8", f"byte 0x{raw[err.start]:02x} is not UTF-8; the file was read as Windows-1252, check its accents", line))
-    if text.startswith(_BOM):
-        text = text[1:]
-        problems.append(problem("bom_removed"))
+        problems.append(
+            problem(
+                "invalid_utf8",
+                f"byte 0x{raw[err.start]:02x} is not UTF-8; the file was read as Windows-1252, check its accents",
+                _line_of(raw, err.start),
+            )
+        )
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         problems.append(problem("crlf_normalised"))
@@ -75,3 +81,9 @@ def decode_bytes(raw: bytes, limits: Limits) -> tuple[str, tuple[Problem, ...]]:
             ),
         )
     return text, tuple(problems)
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    """The 1-based line of a byte offset, counting LF, CRLF and lone CR as line ends."""
+    before = raw[:offset].replace(b"\r\n", b"\n")
+    return before.count(b"\n") + before.count(b"\r") + 1

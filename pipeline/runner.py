@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -22,10 +22,9 @@ from pipeline.config import Config
 from pipeline.io import DocWriter, Exporter, discover, read_doc, read_docs
 from pipeline.outputs import Post, build_post
 from pipeline.record import Doc
-from pipeline.stages import STAGES
+from pipeline.stages import STAGES, run_stage
 from pipeline.vocabulary import needs_vocabulary, with_learned_categories
 
-Stage = Callable[[Doc, Config], Doc]
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 
 
@@ -38,7 +37,7 @@ def read_inputs(raw_dir: Path, config: Config) -> Iterator[Doc]:
 def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE_NAMES) -> Iterator[Doc]:
     """Docs through the named stages in order; after extract, the archive-wide category step."""
     for name in stages:
-        docs = _apply(stage_function(name), docs, config)
+        docs = _apply(name, docs, config)
         if name == "extract":
             docs = with_learned_categories(docs, _same, _same)
     return iter(docs)
@@ -48,9 +47,9 @@ def _same(doc: Doc) -> Doc:
     return doc
 
 
-def _apply(stage: Stage, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
+def _apply(name: str, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
     for doc in docs:
-        yield stage(doc, config)
+        yield run_stage(name, doc, config)
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,8 @@ class Done:
 def clean_one(raw_dir: Path, relative: str, config: Config) -> Done:
     """All per-post work for one input: read, resolve, decode, extract, build its outputs."""
     doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
-    for _, stage in STAGES:
-        doc = stage(doc, config)
+    for name in STAGE_NAMES:
+        doc = run_stage(name, doc, config)
     if doc.fatal or needs_vocabulary(doc):
         return Done(doc, None)
     return Done(doc, build_post(doc, config))
@@ -131,10 +130,6 @@ def _init_worker(raw_dir: Path, config: Config) -> None:
 
 def _clean_in_worker(relative: str) -> Done:
     return clean_one(_worker_state["raw_dir"], relative, _worker_state["config"])
-
-
-def stage_function(name: str) -> Stage:
-    return dict(STAGES)[name]
 
 
 def run_first_stage(raw_dir: Path, out_dir: Path, config: Config) -> int:

@@ -101,6 +101,8 @@ def extract(doc: Doc, config: Config) -> Doc:
             problems.append(problem("wp_date_mismatch", f"export row says {row.post_date}, front matter says {front_matter.get('date')}; both kept"))
         if row.slug and file_slug and row.slug != file_slug:
             problems.append(problem("wp_slug_mismatch", f"export row slug {row.slug!r} differs from file name slug {file_slug!r}; both kept"))
+        if row.author is not None and "@" in row.author.raw and row.author.email is None:
+            problems.append(problem("wp_author_unsplit", f"author field {row.author.raw!r} kept whole in wp_author_raw: its email does not spell its names"))
         if row.terms is not None:
             tags = list(front_matter.get("tags") or [])
             categories, row_tags, agree = split_terms(row.terms, tags)
@@ -129,6 +131,16 @@ STAGES: Final[tuple[tuple[str, Callable[[Doc, Config], Doc]], ...]] = (
     ("decode", decode),
     ("extract", extract),
 )
+STAGE_FUNCTIONS: Final[dict[str, Callable[[Doc, Config], Doc]]] = dict(STAGES)
+
+
+def run_stage(name: str, doc: Doc, config: Config) -> Doc:
+    """Run one stage on one post; an unexpected error quarantines the post, not the batch."""
+    try:
+        return STAGE_FUNCTIONS[name](doc, config)
+    except Exception as err:
+        message = f"{type(err).__name__} in stage {name}: {err}; the file is kept in quarantine, report this as a bug"
+        return replace(doc, problems=(*doc.problems, problem("internal_error", message)))
 
 
 def jekyll_slug(source_path: str) -> str | None:

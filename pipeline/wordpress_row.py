@@ -38,6 +38,7 @@ _MODIFIED: Final = re.compile(_DATE)
 _STATUS: Final = re.compile(rf"({'|'.join(STATUSES)})(\d+)")
 # A last line made only of a post URL and that URL's slug again: the row's remains.
 _URL_SLUG_LINE: Final = re.compile(r'"?(?P<url>https?://\S+?/\d{4}/\d\d/(?P<slug>[^\s/"]+)\.html)(?P=slug)"?\s*')
+_SEPARATOR: Final = re.compile(r"[._]")
 _DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
@@ -223,7 +224,11 @@ def split_author(blob: str) -> Author:
     Without an ``@`` the field is one value (a login that also serves as display name).
     With one, the email's local part must match the names glued after the domain,
     ignoring case and separators; the local part's first ``.`` or ``_`` splits first from
-    last name. When that cannot be made to fit, only ``raw`` is set.
+    last name. The email spelling the names fixes every split; among several that fit, the
+    ranking is: a local part with a separator, an all-lowercase domain, names starting with a
+    capital, then the longest names (``tom`` + ``jean.dupont@gmail.com``, not ``to`` +
+    ``mjean.dupont@gmail.co``). Case only ranks splits the email allows; it never makes one.
+    When none fits, only ``raw`` is set.
 
     >>> a = split_author("jpd12jean-pierre.dupont@example.orgJean-PierreDupont")
     >>> a.login, a.email, a.first_name, a.last_name
@@ -234,23 +239,30 @@ def split_author(blob: str) -> Author:
         return Author(raw=blob, login=name, display_name=name)
     at = blob.index("@")
     local_side, domain_side = blob[:at], blob[at + 1 :]
+    candidates = []
     for names_length in range(len(domain_side) - 1, 0, -1):
         domain, names = domain_side[:-names_length], domain_side[-names_length:]
         if not _DOMAIN.fullmatch(domain) or not names[0].isalpha():
             continue
         local = _matching_local_part(local_side, names)
-        if local is None:
+        # A local part without a separator could be any tail of the login: accept it only
+        # when it is the whole local side (``jdupont@`` cannot tell where Jean ends).
+        if local is None or not (_SEPARATOR.search(local) or local == local_side):
             continue
-        first, last = _split_names(local, names)
-        return Author(
-            raw=blob,
-            login=local_side[: -len(local)] or None,
-            email=f"{local}@{domain}",
-            first_name=first,
-            last_name=last,
-            display_name=" ".join(x for x in (first, last) if x) or None,
-        )
-    return Author(raw=blob)
+        rank = (bool(_SEPARATOR.search(local)), domain == domain.lower(), names[0].isupper(), len(names))
+        candidates.append((rank, local, domain, names))
+    if not candidates:
+        return Author(raw=blob)
+    _, local, domain, names = max(candidates)
+    first, last = _split_names(local, names)
+    return Author(
+        raw=blob,
+        login=local_side[: -len(local)] or None,
+        email=f"{local}@{domain}",
+        first_name=first,
+        last_name=last,
+        display_name=" ".join(x for x in (first, last) if x) or None,
+    )
 
 
 def _squash(text: str) -> str:
@@ -271,7 +283,7 @@ def _matching_local_part(local_side: str, names: str) -> str | None:
 
 
 def _split_names(local: str, names: str) -> tuple[str | None, str | None]:
-    separator = re.search(r"[._]", local)
+    separator = _SEPARATOR.search(local)
     if separator is None:
         return names, None
     first_len = len(_squash(local[: separator.start()]))
