@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.cleanup import CLEANUP_STEP_NAMES
 from pipeline.errors import ConfigError
 from pipeline.steps import STEP_NAMES
 
 Side = Literal["ours", "theirs"]
 AuthorName = Literal["display_name", "login", "none"]
+Target = Literal["jekyll", "hugo"]
+EmptyPosts = Literal["draft", "omit"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class ExtractParams:
 
 @dataclass(frozen=True)
 class ExportParams:
+    target: Target = "jekyll"
+    # URL forms the old blog served, kept as redirects for every post ({year} {month} {day} {slug}).
+    old_url_patterns: list[str] = field(default_factory=lambda: ["/{year}/{month}/{slug}.html"])
+    site_hosts: list[str] = field(default_factory=list)  # besides the hosts of the export rows' URLs
+    empty_posts: EmptyPosts = "draft"
+    cleanup: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(CLEANUP_STEP_NAMES, True))
     author_name: AuthorName = "display_name"
     default_author: str = ""
     batch_size: int = 500
@@ -92,6 +101,9 @@ def load_config(data: Any, overrides: dict[str, Any] | None = None) -> Config:
         ZoneInfo(config.decode.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError("decode.timezone", f"unknown time zone {config.decode.timezone!r}; use an IANA name such as Europe/Paris") from None
+    unknown_cleanup = sorted(set(config.export.cleanup) - set(CLEANUP_STEP_NAMES))
+    if unknown_cleanup:
+        raise ConfigError("export.cleanup", f"unknown step {unknown_cleanup[0]!r}; known steps: {', '.join(CLEANUP_STEP_NAMES)}")
     unknown_steps = sorted(set(config.decode.steps) - set(STEP_NAMES))
     if unknown_steps:
         raise ConfigError("decode.steps", f"unknown step {unknown_steps[0]!r}; known steps: {', '.join(STEP_NAMES)}")
@@ -100,6 +112,11 @@ def load_config(data: Any, overrides: dict[str, Any] | None = None) -> Config:
             raise ConfigError(f"resolve.{key}", "must be a positive integer")
     if config.run.workers < 0:
         raise ConfigError("run.workers", "must be 0 (one per core) or a positive number of processes")
+    for pattern in config.export.old_url_patterns:
+        try:
+            pattern.format(year="2000", month="01", day="01", slug="x")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError("export.old_url_patterns", f"{pattern!r} may use only {{year}} {{month}} {{day}} {{slug}}") from None
     if config.export.batch_size <= 0:
         raise ConfigError("export.batch_size", "must be a positive integer")
     return config
@@ -122,6 +139,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             values[name] = _check(hint, value, f"{prefix}{name}")
     if cls is DecodeParams and "steps" in values:
         values["steps"] = {**dict.fromkeys(STEP_NAMES, True), **values["steps"]}
+    if cls is ExportParams and "cleanup" in values:
+        values["cleanup"] = {**dict.fromkeys(CLEANUP_STEP_NAMES, True), **values["cleanup"]}
     return cls(**values)
 
 
@@ -131,6 +150,11 @@ def _check(hint: Any, value: Any, key: str) -> Any:
         if value not in get_args(hint):
             raise ConfigError(key, f"{value!r} is not one of {', '.join(map(str, get_args(hint)))}")
         return value
+    if origin is list:
+        (item_type,) = get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list, not {type(value).__name__}")
+        return [_check(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         _, value_type = get_args(hint)
         if not isinstance(value, dict):

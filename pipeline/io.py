@@ -10,9 +10,10 @@ import ctypes
 import hashlib
 import json
 import os
+import pickle
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,9 +24,10 @@ import yaml
 from pipeline.config import Config
 from pipeline.conflicts import Block
 from pipeline.errors import AccountingError, ConfigError, InputError
-from pipeline.outputs import Post, Tally, build_post, claim_file_name, conflict_rows, problem_rows, quarantine_row
+from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, conflict_rows, finish_post, link_rows, problem_rows, quarantine_row
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc
+from pipeline.site import SiteIndex
 from pipeline.wordpress_row import Author, WordPressRow
 
 _STR: Final = pa.string()
@@ -36,15 +38,21 @@ POSTS_SCHEMA: Final = pa.schema(
     [
         pa.field("source_path", _STR, nullable=False),
         pa.field("sha256", _STR, nullable=False),
-        pa.field("output_path", _STR, nullable=False),
+        pa.field("output_path", _STR),
+        pa.field("url", _STR, nullable=False),
+        pa.field("old_paths", _LIST_STR, nullable=False),
         pa.field("slug", _STR, nullable=False),
         pa.field("slug_source", _STR, nullable=False),
         pa.field("title", _STR, nullable=False),
+        pa.field("title_source", _STR, nullable=False),
         pa.field("date", _UTC),
         pa.field("date_local", _STR),
+        pa.field("lastmod", _UTC),
         pa.field("author", _STR),
         pa.field("tags", _LIST_STR, nullable=False),
         pa.field("categories", _LIST_STR, nullable=False),
+        pa.field("draft", pa.bool_(), nullable=False),
+        pa.field("duplicate_of", _STR),
         pa.field("body", _STR, nullable=False),
         pa.field("problems", _LIST_STR, nullable=False),
         pa.field("conflict_blocks", pa.int32(), nullable=False),
@@ -103,6 +111,16 @@ PROBLEMS_SCHEMA: Final = pa.schema(
         pa.field("severity", _STR, nullable=False),
         pa.field("line", pa.int32()),
         pa.field("message", _STR, nullable=False),
+    ]
+)
+LINKS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source_path", _STR, nullable=False),
+        pa.field("post_url", _STR, nullable=False),
+        pa.field("original_target", _STR, nullable=False),
+        pa.field("new_target", _STR),
+        pa.field("status", _STR, nullable=False),
+        pa.field("rule", _STR),
     ]
 )
 AUTHORS_SCHEMA: Final = pa.schema(
@@ -346,47 +364,83 @@ def check_schema(path: Path, schema: pa.Schema) -> pa.Table:
 
 
 class Exporter:
-    """Writes the export outputs of a run, post by post, into an AtomicDir.
+    """Writes the export outputs of a run into an AtomicDir, in two passes.
 
-    posts.parquet, conflicts.parquet, quarantine.parquet, problems.parquet, authors.parquet,
-    posts/*.md and report.json; ``finish`` checks the accounting and renames into place.
+    ``add`` builds each post (first pass), spills it to a temporary file in the output's
+    temporary folder and adds its entry to the site index. ``finish`` settles the index
+    (duplicates, link targets), then streams the spilled posts back, finishes and writes
+    them (second pass): posts/*.md, posts.parquet, links.parquet, redirects.csv,
+    conflicts.parquet, quarantine.parquet, problems.parquet, authors.parquet, report.json.
+    It checks the accounting before renaming the folder into place.
     """
 
     def __init__(self, out_dir: Path, config: Config) -> None:
         self.config = config
         self.dir = AtomicDir(out_dir)
-        size = config.export.batch_size
-        self.posts = TableWriter(self.dir.path("posts.parquet"), POSTS_SCHEMA, size)
-        self.conflicts = TableWriter(self.dir.path("conflicts.parquet"), CONFLICTS_SCHEMA, size)
-        self.quarantine = TableWriter(self.dir.path("quarantine.parquet"), QUARANTINE_SCHEMA, size)
-        self.problems = TableWriter(self.dir.path("problems.parquet"), PROBLEMS_SCHEMA, size)
-        self.tally = Tally(side=config.resolve.side)
-        self.names: set[str] = set()
-        (self.dir.path("posts")).mkdir()
+        self.index = SiteIndex(extra_hosts=tuple(config.export.site_hosts))
+        self.spill_path = self.dir.path(".spill.pickle")
+        self.spill = self.spill_path.open("wb")
+        self.count = 0
 
     def add(self, doc: Doc, post: Post | None = None) -> None:
-        """Write one post (``post`` is built here unless the caller built it already)."""
+        """First pass for one post (``post`` is built here unless the caller built it)."""
         if post is None and not doc.fatal:
-            post = build_post(doc, self.config)
+            post = build_post(doc, self.config, self.count)
+        elif post is not None:
+            post = replace(post, entry=replace(post.entry, order=self.count))
+        self.count += 1
         if post is not None:
-            post = claim_file_name(post, self.names)
-        self.tally.add(doc, post)
-        self.conflicts.add(conflict_rows(doc))
-        self.problems.add(problem_rows(doc.source_path, doc.problems + (post.problems if post else ())))
-        if post is None:
-            self.quarantine.add([quarantine_row(doc)])
-            return
-        self.posts.add([post.row])
-        self.dir.write_text(f"posts/{post.file_name}", post.markdown)
+            self.index.add(post.entry)
+        pickle.dump((doc, post), self.spill, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _spilled(self) -> Iterator[tuple[Doc, Post | None]]:
+        with self.spill_path.open("rb") as spill:
+            while True:
+                try:
+                    yield pickle.load(spill)  # our own file, written by add() in this run
+                except EOFError:
+                    return
 
     def finish(self) -> dict[str, Any]:
-        for writer in (self.posts, self.conflicts, self.quarantine, self.problems):
+        self.spill.close()
+        self.index.settle()
+        size = self.config.export.batch_size
+        writers = {
+            "posts": TableWriter(self.dir.path("posts.parquet"), POSTS_SCHEMA, size),
+            "links": TableWriter(self.dir.path("links.parquet"), LINKS_SCHEMA, size),
+            "conflicts": TableWriter(self.dir.path("conflicts.parquet"), CONFLICTS_SCHEMA, size),
+            "quarantine": TableWriter(self.dir.path("quarantine.parquet"), QUARANTINE_SCHEMA, size),
+            "problems": TableWriter(self.dir.path("problems.parquet"), PROBLEMS_SCHEMA, size),
+        }
+        self.dir.path("posts").mkdir()
+        tally = Tally(side=self.config.resolve.side)
+        names: set[str] = set()
+        redirects: dict[str, str] = {}
+        for doc, post in self._spilled():
+            final = None
+            if post is not None:
+                final = claim_file_name(finish_post(post, self.index, self.config), names)
+                final = _claim_redirects(final, redirects)
+            tally.add(doc, final)
+            writers["conflicts"].add(conflict_rows(doc))
+            writers["problems"].add(problem_rows(doc.source_path, doc.problems + (final.problems if final else ())))
+            if final is None:
+                writers["quarantine"].add([quarantine_row(doc)])
+                continue
+            writers["posts"].add([final.row])
+            writers["links"].add(link_rows(final))
+            if final.markdown is not None and final.file_name is not None:
+                self.dir.write_text(f"posts/{final.file_name}", final.markdown)
+        for writer in writers.values():
             writer.close()
-        authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, self.config.export.batch_size)
-        authors.add(self.tally.author_rows())
+        self.spill_path.unlink()
+        authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, size)
+        authors.add(tally.author_rows())
         authors.close()
-        report = self.tally.report()
-        if not report["accounting_ok"] or self.posts.count != report["cleaned"]:
+        lines = ["old_path,new_path", *(f"{_csv(old)},{_csv(new)}" for old, new in sorted(redirects.items()))]
+        self.dir.write_text("redirects.csv", "\n".join(lines) + "\n")
+        report = tally.report()
+        if not report["accounting_ok"] or writers["posts"].count != report["cleaned"]:
             self.dir.abandon()
             raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
         write_json(self.dir, "report.json", report)
@@ -394,7 +448,29 @@ class Exporter:
         return report
 
     def abandon(self) -> None:
+        if not self.spill.closed:
+            self.spill.close()
         self.dir.abandon()
+
+
+def _claim_redirects(post: FinalPost, taken: dict[str, str]) -> FinalPost:
+    """Keep the post's old URLs that no earlier post claimed; report the others."""
+    kept = []
+    lost = []
+    for old, new in post.redirects:
+        if taken.setdefault(old, new) == new:
+            kept.append((old, new))
+        else:
+            lost.append(old)
+    if not lost:
+        return post
+    conflict = problem("redirect_conflict", f"old URL(s) {', '.join(lost[:3])} already redirect to another post")
+    row = {**post.row, "problems": sorted({*post.row["problems"], conflict.code})}
+    return replace(post, row=row, redirects=tuple(kept), problems=(*post.problems, conflict))
+
+
+def _csv(value: str) -> str:
+    return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(c in value for c in ',"\n') else value
 
 
 class DocWriter:

@@ -12,16 +12,32 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from pipeline.config import Config
 from pipeline.dates import localize, offset_was_wrong, parse_wall_clock
 from pipeline.markdown import dump_markdown
 from pipeline.problems import CODES, Problem, problem
-from pipeline.record import Doc
-from pipeline.stages import jekyll_slug
+from pipeline.record import Change, Doc
+from pipeline.site import Entry, Link, SiteIndex, duplicate_key, is_mangled_title, permalink, rewrite_links
+from pipeline.stages import count_changed_lines, jekyll_slug
+from pipeline.steps import CLEANUP_STEPS
 
 # Keys written first, in this order; other front-matter keys follow in their own order.
-FRONT_MATTER_ORDER: Final = ("title", "date", "slug", "author", "categories", "tags")
+FRONT_MATTER_ORDER: Final = (
+    "title",
+    "date",
+    "slug",
+    "author",
+    "categories",
+    "tags",
+    "aliases",
+    "redirect_from",
+    "lastmod",
+    "last_modified_at",
+    "draft",
+    "published",
+)
 _RESERVED_NAMES: Final = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
 _SENTENCE: Final = re.compile(r"(.+?[.!?…])(?:\s|$)")
 _MAX_SLUG: Final = 200
@@ -29,18 +45,38 @@ _MAX_SLUG: Final = 200
 
 @dataclass(frozen=True)
 class Post:
-    """A cleaned post: its Parquet row, its Markdown file name and text."""
+    """A post after the first export pass: its row, front matter and body, and its index entry.
+
+    Nothing here needs the other posts; ``finish_post`` adds what does.
+    """
 
     row: dict[str, Any]
+    front_matter: dict[str, Any]
+    body: str
     file_name: str
-    markdown: str
     problems: tuple[Problem, ...]
+    entry: Entry
+    lastmod: datetime | None = None
+    changes: tuple[Change, ...] = ()
 
 
-def build_post(doc: Doc, config: Config) -> Post:
-    """Settle title, date, slug and author of a post and write its row and Markdown.
+@dataclass(frozen=True)
+class FinalPost:
+    """A post ready to write: its row, its Markdown (None when it is not written) and links."""
 
-    The file name is the one the post asks for; ``claim_file_name`` settles collisions.
+    row: dict[str, Any]
+    file_name: str | None
+    markdown: str | None
+    problems: tuple[Problem, ...]
+    links: tuple[Link, ...]
+    redirects: tuple[tuple[str, str], ...]
+    changes: tuple[Change, ...] = ()
+
+
+def build_post(doc: Doc, config: Config, order: int = 0) -> Post:
+    """First pass: settle title, date, slug, author and old URLs of a post; build its row.
+
+    ``order`` is the post's place in the run, which breaks ties between duplicates.
     """
     front_matter = dict(doc.front_matter or {})
     problems: list[Problem] = []
@@ -50,6 +86,8 @@ def build_post(doc: Doc, config: Config) -> Post:
     if not isinstance(title, str) or not title.strip():
         title = derive_title(doc.body) or jekyll_slug(doc.source_path) or _stem(doc.source_path)
         problems.append(problem("title_missing", f"no title in front matter; derived {title!r} from the body"))
+    elif is_mangled_title(title):
+        problems.append(problem("title_mangled", f"title {title!r} has the CSV export's quote damage; check it by hand"))
 
     date = None
     date_text = front_matter.get("date")
@@ -75,11 +113,24 @@ def build_post(doc: Doc, config: Config) -> Post:
     safe = sanitise_slug(slug)
     if safe != slug:
         problems.append(problem("slug_sanitised", f"slug {slug!r} written as {safe!r}"))
-    file_name = f"{date:%Y-%m-%d}-{safe}.md" if date else f"{safe}.md"
+    file_name = f"{date:%Y-%m-%d}-{safe}.md" if config.export.target == "jekyll" and date else f"{safe}.md"
 
     author = _public_author(front_matter, doc, config)
     tags = list(front_matter.get("tags") or [])
     categories = list(front_matter.get("categories") or [])
+    url = permalink(date.year if date else None, date.month if date else None, date.day if date else None, safe)
+    old_paths = _old_paths(doc, date, safe, config, url)
+    body, changes = clean_body(doc.body, config)
+    empty = not body.strip() and not tags and not categories and row is None
+    draft = (
+        (row is not None and row.status not in (None, "publish"))
+        or (empty and config.export.empty_posts == "draft")
+        or front_matter.get("draft") is True
+        or front_matter.get("published") is False
+    )
+    if empty:
+        problems.append(problem("empty_post", f"empty post without tags or export row: {config.export.empty_posts}"))
+
     ordered: dict[str, Any] = {"title": title}
     if date is not None:
         ordered["date"] = date
@@ -92,19 +143,26 @@ def build_post(doc: Doc, config: Config) -> Post:
 
     all_problems = doc.problems + tuple(problems)
     author_fields = row.author if row is not None else None
+    lastmod = _wp_time(row.modified if row else _front_matter_time(front_matter), config)
     post_row: dict[str, Any] = {
         "source_path": doc.source_path,
         "sha256": doc.sha256,
-        "output_path": f"posts/{file_name}",
+        "output_path": None,
+        "url": url,
+        "old_paths": old_paths,
         "slug": safe,
         "slug_source": slug_source,
         "title": title,
+        "title_source": "derived" if slug_source and "title_missing" in {p.code for p in problems} else "front_matter",
         "date": date.astimezone(UTC) if date else None,
         "date_local": date.isoformat() if date else None,
+        "lastmod": lastmod,
         "author": author,
         "tags": tags,
         "categories": categories,
-        "body": doc.body,
+        "draft": draft,
+        "duplicate_of": None,
+        "body": body,
         "problems": sorted({p.code for p in all_problems}),
         "conflict_blocks": len(doc.blocks),
         "wp_row_parse": row.parse if row else "none",
@@ -123,21 +181,135 @@ def build_post(doc: Doc, config: Config) -> Post:
         "wp_author_display_name": author_fields.display_name if author_fields else None,
         "wp_author_raw": author_fields.raw if author_fields else None,
         "wp_slug": row.slug if row else None,
-        "wp_modified": _wp_time(row.modified if row else None, config),
+        "wp_modified": lastmod,
         "wp_excerpt": row.excerpt if row else None,
         "wp_spill": row.spill if row else None,
         "wp_row_raw": row.raw if row else None,
     }
-    return Post(post_row, file_name, dump_markdown(ordered, doc.body), tuple(problems))
+    hosts = (urlsplit(row.url).hostname or "",) if row is not None and row.url and row.url.startswith("http") else ()
+    entry = Entry(
+        source_path=doc.source_path,
+        order=order,
+        slug=safe,
+        year=date.year if date else None,
+        month=date.month if date else None,
+        url=url,
+        old_paths=tuple(old_paths),
+        dup_key=duplicate_key(post_row["date_local"], title, body),
+        title=title,
+        hosts=tuple(h for h in hosts if h),
+    )
+    lastmod_local = lastmod.astimezone(config.zone) if lastmod else None
+    return Post(post_row, ordered, body, file_name, tuple(problems), entry, lastmod_local, changes)
 
 
-def claim_file_name(post: Post, taken_names: set[str]) -> Post:
+def clean_body(body: str, config: Config) -> tuple[str, tuple[Change, ...]]:
+    """The body through the switched-on cleanup steps; what each changed (lines) is recorded."""
+    changes = []
+    for name, step in CLEANUP_STEPS:
+        if not config.export.cleanup.get(name, True):
+            continue
+        new = step(body, config.export.target)
+        if new != body:
+            changes.append(Change("export", name, count_changed_lines(body, new)))
+        body = new
+    # Cleanup can bare the end of a body; the Markdown reader strips it, so strip it here too.
+    return body.strip("\n").rstrip(), tuple(changes)
+
+
+def _old_paths(doc: Doc, date: datetime | None, slug: str, config: Config, url: str) -> list[str]:
+    """Every URL path the post had: the export row's, and the blog's configured URL forms."""
+    paths: list[str] = []
+    if doc.row is not None and doc.row.path:
+        paths.append(doc.row.path)
+    for key in ("aliases", "redirect_from"):  # written by an earlier run: URLs the post had
+        value = (doc.front_matter or {}).get(key)
+        if isinstance(value, list):
+            paths.extend(str(v) for v in value if isinstance(v, str) and v.startswith("/"))
+    slugs = {slug, *(s for s in (jekyll_slug(doc.source_path), doc.row.slug if doc.row else None) if s)}
+    if date is not None:
+        for pattern in config.export.old_url_patterns:
+            for old_slug in sorted(slugs):
+                paths.append(pattern.format(year=f"{date:%Y}", month=f"{date:%m}", day=f"{date:%d}", slug=old_slug))
+    return sorted(set(paths) - {url})
+
+
+def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
+    """Second pass: merge duplicates, rewrite internal links, add old URLs, render Markdown."""
+    source = post.row["source_path"]
+    kept = index.canonical.get(source)
+    if kept is not None:
+        merged = problem("duplicate_merged", f"same date, title and body as {kept}; its URLs redirect there")
+        row = {**post.row, "duplicate_of": kept, "problems": sorted({*post.row["problems"], merged.code})}
+        return FinalPost(row, None, None, (*post.problems, merged), (), (), post.changes)
+    problems = list(post.problems)
+    body, links = rewrite_links(post.body, index)
+    broken = [link.original_target for link in links if link.status == "broken"]
+    if broken:
+        problems.append(problem("link_broken", f"{len(broken)} link(s) lead nowhere in the new site: {', '.join(broken[:3])}"))
+    title = post.row["title"]
+    title_source = post.row["title_source"]
+    if source in index.repaired_titles:
+        title = index.repaired_titles[source]
+        title_source = "twin"
+        problems.append(problem("title_repaired", f"title {post.row['title']!r} repaired to {title!r} from its twin"))
+    aliases = index.aliases_of(post.row["old_paths"], source)
+    front_matter = _target_front_matter({**post.front_matter, "title": title}, aliases, post.row["draft"], post.lastmod, config)
+    written = not ("empty_post" in {p.code for p in problems} and config.export.empty_posts == "omit")
+    row = {
+        **post.row,
+        "title": title,
+        "title_source": title_source,
+        "old_paths": aliases,
+        "body": body,
+        "output_path": f"posts/{post.file_name}" if written else None,
+        "problems": sorted({*post.row["problems"], *(p.code for p in problems)}),
+    }
+    markdown = dump_markdown(front_matter, body) if written else None
+    # A draft's page is not built, so a server redirect to it would lead to a 404.
+    redirects = () if post.row["draft"] else tuple((old, post.row["url"]) for old in aliases)
+    return FinalPost(row, post.file_name if written else None, markdown, tuple(problems), tuple(links), redirects, post.changes)
+
+
+def _target_front_matter(base: dict[str, Any], aliases: list[str], draft: bool, lastmod: datetime | None, config: Config) -> dict[str, Any]:
+    """The front matter in the shape the target site generator reads."""
+    ordered: dict[str, Any] = {}
+    for key in ("title", "date"):
+        if key in base:
+            ordered[key] = base[key]
+    if lastmod is not None:
+        ordered["lastmod" if config.export.target == "hugo" else "last_modified_at"] = lastmod
+    for key in ("slug", "author", "categories", "tags"):
+        if key in base:
+            ordered[key] = base[key]
+    if config.export.target == "hugo":
+        ordered["aliases"] = aliases
+        if draft:
+            ordered["draft"] = True
+        if "date" not in base:
+            ordered["url"] = f"/{base['slug']}/"
+    else:
+        ordered["redirect_from"] = aliases
+        if draft:
+            ordered["published"] = False
+        if "date" not in base:
+            ordered["permalink"] = f"/{base['slug']}/"
+    extras = {k: v for k, v in base.items() if k not in ordered and k not in FRONT_MATTER_ORDER}
+    if config.export.target == "hugo":
+        extras.pop("layout", None)  # a Jekyll layout name; Hugo would look for a template of that name
+    ordered.update(extras)
+    return ordered
+
+
+def claim_file_name(post: FinalPost, taken_names: set[str]) -> FinalPost:
     """The post with a file name no earlier post of the run has taken.
 
     Called in input order, so the result does not depend on how the work was scheduled;
     the later of two colliding posts gets a suffix from a hash of its source path.
     """
     wanted = post.file_name
+    if wanted is None:
+        return post
     if wanted.casefold() not in taken_names:
         taken_names.add(wanted.casefold())
         return post
@@ -145,7 +317,7 @@ def claim_file_name(post: Post, taken_names: set[str]) -> Post:
     taken_names.add(file_name.casefold())
     collision = problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}")
     row = {**post.row, "output_path": f"posts/{file_name}", "problems": sorted({*post.row["problems"], collision.code})}
-    return Post(row, file_name, post.markdown, (*post.problems, collision))
+    return FinalPost(row, file_name, post.markdown, (*post.problems, collision), post.links, post.redirects, post.changes)
 
 
 def _free_name(file_name: str, source_path: str, taken_names: set[str]) -> str:
@@ -235,6 +407,12 @@ def _public_author(front_matter: dict[str, Any], doc: Doc, config: Config) -> st
     return config.export.default_author or None
 
 
+def _front_matter_time(front_matter: dict[str, Any]) -> str | None:
+    value = front_matter.get("lastmod") or front_matter.get("last_modified_at")
+    wall = parse_wall_clock(str(value)) if value else None
+    return wall.local.strftime("%Y-%m-%d %H:%M:%S") if wall else None
+
+
 def _wp_time(text: str | None, config: Config) -> datetime | None:
     wall = parse_wall_clock(text) if text else None
     return localize(wall, config.zone).astimezone(UTC) if wall else None
@@ -259,6 +437,21 @@ def conflict_rows(doc: Doc) -> list[dict[str, Any]]:
     return [{"source_path": doc.source_path, **asdict(block)} for block in doc.blocks]
 
 
+def link_rows(post: FinalPost) -> list[dict[str, Any]]:
+    """The links.parquet rows of a post: one per link of its body."""
+    return [
+        {
+            "source_path": post.row["source_path"],
+            "post_url": post.row["url"],
+            "original_target": link.original_target,
+            "new_target": link.new_target,
+            "status": link.status,
+            "rule": link.rule,
+        }
+        for link in post.links
+    ]
+
+
 def problem_rows(source_path: str, problems: tuple[Problem, ...]) -> list[dict[str, Any]]:
     """The problems.parquet rows of a post: one per problem found."""
     return [{"source_path": source_path, "code": p.code, "severity": p.severity, "line": p.line, "message": p.message} for p in problems]
@@ -280,15 +473,21 @@ class Tally:
     posts_by_severity: Counter[str] = field(default_factory=Counter)
     changes_by_step: Counter[str] = field(default_factory=Counter)
     authors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    written: int = 0
+    drafts: int = 0
+    duplicates_merged: int = 0
+    old_urls: int = 0
+    links_by_status: Counter[str] = field(default_factory=Counter)
+    links_near_by_rule: Counter[str] = field(default_factory=Counter)
 
-    def add(self, doc: Doc, post: Post | None) -> None:
+    def add(self, doc: Doc, post: FinalPost | None) -> None:
         self.inputs += 1
         problems = doc.problems + (post.problems if post else ())
         for p in problems:
             self.problems_by_code[p.code] += 1
         for severity in {p.severity for p in problems}:
             self.posts_by_severity[severity] += 1
-        for change in doc.changes:
+        for change in doc.changes + (post.changes if post else ()):
             self.changes_by_step[f"{change.stage}.{change.step}"] += change.count
         for block in doc.blocks:
             self.blocks_by_region[block.region] += 1
@@ -300,6 +499,14 @@ class Tally:
             return
         self.cleaned += 1
         self.rows_by_parse[post.row["wp_row_parse"]] += 1
+        self.written += post.markdown is not None
+        self.drafts += bool(post.row["draft"]) and post.markdown is not None
+        self.duplicates_merged += post.row["duplicate_of"] is not None
+        self.old_urls += len(post.redirects)
+        for link in post.links:
+            self.links_by_status[link.status] += 1
+            if link.status == "resolved-near" and link.rule:
+                self.links_near_by_rule[link.rule] += 1
         author_id = post.row["wp_author_id"]
         if author_id is not None:
             entry = self.authors.setdefault(author_id, {"post_count": 0, "row": post.row})
@@ -338,6 +545,12 @@ class Tally:
             "export_rows": sum(v for k, v in self.rows_by_parse.items() if k != "none"),
             "export_rows_by_parse": dict(sorted(self.rows_by_parse.items())),
             "authors": len(self.authors),
+            "markdown_written": self.written,
+            "drafts": self.drafts,
+            "duplicates_merged": self.duplicates_merged,
+            "old_urls_redirected": self.old_urls,
+            "links_by_status": dict(sorted(self.links_by_status.items())),
+            "links_near_by_rule": dict(sorted(self.links_near_by_rule.items())),
             "posts_by_severity": dict(sorted(self.posts_by_severity.items())),
             "problems_by_code": {code: self.problems_by_code[code] for code in CODES if self.problems_by_code[code]},
             "changes_by_step": dict(sorted(self.changes_by_step.items())),

@@ -73,6 +73,12 @@ CODES: Final[dict[str, Code]] = {
     "categories_split_from_tags": Code("info", "A category name learned from other rows was glued in front of a recovered tag; it was split off."),
     "wp_author_unsplit": Code("warning", "The export row's author field could not be split into login, email and names."),
     # export
+    "title_mangled": Code("warning", "The title carries the CSV export's quote damage and no twin could repair it; check it."),
+    "title_repaired": Code("info", "A CSV-mangled title was repaired from its duplicate twin."),
+    "duplicate_merged": Code("info", "Same date, title and body as another post: not written, its URLs redirect to that post."),
+    "empty_post": Code("warning", "Empty post without tags or export row (a media-attachment pseudo-post): drafted or omitted per export.empty_posts."),
+    "link_broken": Code("warning", "A link of the body points at a page of this site that does not exist; see links.parquet."),
+    "redirect_conflict": Code("warning", "An old URL already redirects to another post; the first post in input order keeps it."),
     "slug_collision": Code("error", "Two posts have the same output file name; a suffix was added."),
     "slug_sanitised": Code("warning", "The slug had characters unsafe in a file name or URL; they were replaced."),
 }

@@ -68,7 +68,7 @@ def decode(doc: Doc, config: Config) -> Doc:
             count = counter[0]
         else:
             new_body = step.function(body)
-            count = _changed_lines(body, new_body)
+            count = count_changed_lines(body, new_body)
             body = new_body
         if count:
             changes.append(Change("decode", step.name, count))
@@ -167,7 +167,12 @@ def _map_strings(value: Any, function: Callable[[str], str], counter: list[int])
     return value
 
 
-def _changed_lines(before: str, after: str) -> int:
+def count_changed_lines(before: str, after: str) -> int:
+    """Lines that differ between two versions of a text (by position), plus lines added or removed.
+
+    >>> count_changed_lines("a\\nb", "a\\nc\\nd")
+    2
+    """
     if before == after:
         return 0
     old, new = before.split("\n"), after.split("\n")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from pipeline import cleanup
 from pipeline.escapes import decode_escapes, fix_mojibake, remove_excel_debris
 
 Target = Literal["front_matter", "body"]
@@ -33,3 +34,22 @@ DECODE_STEPS: Final[tuple[Step, ...]] = (
     Step("fix_body_mojibake", "body", fix_mojibake, "mojibake_fixed"),
 )
 STEP_NAMES: Final[tuple[str, ...]] = tuple(step.name for step in DECODE_STEPS)
+
+
+# Body cleanup at export, in the order pipeline/cleanup.py fixes; switchable in
+# ``export.cleanup``. Each takes the output target, which only the YouTube step uses.
+def _youtube(text: str, target: str) -> str:
+    return cleanup.convert_youtube_shortcodes(text, "hugo" if target == "hugo" else "jekyll")
+
+
+def _ignoring_target(step: Callable[[str], str]) -> Callable[[str, str], str]:
+    def run(text: str, target: str) -> str:
+        del target
+        return step(text)
+
+    return run
+
+
+CLEANUP_STEPS: Final[tuple[tuple[str, Callable[[str, str], str]], ...]] = tuple(
+    (name, _youtube if name == "convert_youtube_shortcodes" else _ignoring_target(getattr(cleanup, name))) for name in cleanup.CLEANUP_STEP_NAMES
+)

@@ -51,7 +51,7 @@ def test_values_read() -> None:
     assert not config.decode.enabled("fix_mojibake")
     assert config.decode.enabled("decode_escapes"), "steps not given stay on"
     assert config.extract.recover_tags_from_row is False
-    assert config.export == ExportParams("login", "Rédaction", 3)
+    assert config.export == ExportParams(author_name="login", default_author="Rédaction", batch_size=3)
 
 
 @pytest.mark.parametrize(
