@@ -27,7 +27,6 @@ from pipeline.conflicts import resolve_conflicts
 from pipeline.markdown import split_front_matter
 from pipeline.wordpress_row import split_wordpress_row
 
-NBSP = "\u00a0"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "transportsdufutur-blog" / "_posts"
 # Typography that no step may add or remove: curly quotes, guillemets, NBSP, tab, soft hyphen.
 TYPOGRAPHY = re.compile("[’‘“”«»\u00a0\t\u00ad]")
