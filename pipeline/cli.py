@@ -7,7 +7,10 @@ error severity was found (or the accounting failed); 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
-        return _finish(run_pipeline(args.raw, args.out, config), args.out, args.strict)
+        return _finish(run_pipeline(args.raw, args.out, config, _progress_bar()), args.out, args.strict)
     if args.command == "sides":
         return _sides(args, config)
     if args.command == "resolve":
@@ -105,6 +108,27 @@ def _sides(args: argparse.Namespace, config: Config) -> int:
     for difference in result["differences"][:20]:
         print(f"  {difference['source_path']}: {difference['field']}: ours {difference['ours']!r} / theirs {difference['theirs']!r}")
     return 1 if args.strict and result["differences"] else 0
+
+
+def _progress_bar() -> Callable[[int, int], None] | None:
+    """A one-line progress bar on a terminal (count, rate, time left); none in CI or a pipe."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    started = time.monotonic()
+    shown = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - shown[0] < 0.2:
+            return
+        shown[0] = now
+        rate = done / max(now - started, 1e-9)
+        left = (total - done) / rate if rate else 0.0
+        filled = int(30 * done / max(total, 1))
+        end = "\n" if done == total else ""
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} posts, {rate:,.0f}/s, {left:,.0f} s left ", end=end, file=sys.stderr, flush=True)
+
+    return show
 
 
 def _finish(report: dict[str, Any], out: Path, strict: bool) -> int:

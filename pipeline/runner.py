@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -70,7 +70,10 @@ def clean_one(raw_dir: Path, relative: str, config: Config) -> Done:
     return Done(doc, build_post(doc, config))
 
 
-def run_pipeline(raw_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]:
+Progress = Callable[[int, int], None]
+
+
+def run_pipeline(raw_dir: Path, out_dir: Path, config: Config, progress: Progress | None = None) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
 
     The per-post work runs in ``run.workers`` processes; results come back in input order
@@ -81,8 +84,10 @@ def run_pipeline(raw_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]
     try:
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
-            for done in with_learned_categories(results, _doc_of, redo):
+            for count, done in enumerate(with_learned_categories(results, _doc_of, redo), start=1):
                 exporter.add(done.doc, done.post)
+                if progress is not None:
+                    progress(count, len(relatives))
     except BaseException:
         exporter.abandon()
         raise

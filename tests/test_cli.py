@@ -103,3 +103,8 @@ def test_sides_on_the_archive_all_agree(capsys: pytest.CaptureFixture[str]) -> N
     raw = corpus_or_skip()
     assert main(["sides", "--raw", str(raw), "--params", str(PARAMS), "--strict"]) == 0
     assert "998/998 posts equal from ours and theirs" in capsys.readouterr().out
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 0
+    assert "posts," not in capsys.readouterr().err

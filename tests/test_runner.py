@@ -83,3 +83,9 @@ def test_parallel_run_equals_serial_run(tmp_path: Path, which: str) -> None:
     run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
     run_pipeline(raw, tmp_path / "parallel", load_config({"run": {"workers": 2}}))
     assert _same_tree(tmp_path / "serial", tmp_path / "parallel") == []
+
+
+def test_progress_is_reported_per_post_and_ends_at_the_total(tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    run_pipeline(RAW, tmp_path / "out", load_config({}), lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
