@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
     run.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
     run.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    run.add_argument("--cache", type=Path, help="per-file result cache: a rerun reworks only changed inputs (overrides run.cache_dir)")
 
     resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
     resolve.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
@@ -74,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        overrides = {"resolve.side": args.side} if getattr(args, "side", None) else {}
+        overrides: dict[str, Any] = {"resolve.side": args.side} if getattr(args, "side", None) else {}
+        if getattr(args, "cache", None):
+            overrides["run.cache_dir"] = str(args.cache)
         config = load_config(load_params(args.params), overrides)
         return _dispatch(args, config)
     except PipelineError as err:
@@ -87,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
-        return _finish(run_pipeline(args.raw, args.out, config, _progress_bar()), args.out, args.strict)
+        stats: dict[str, int] = {}
+        report = run_pipeline(args.raw, args.out, config, _progress_bar(), stats)
+        if config.run.cache_dir:
+            print(f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", file=sys.stderr)
+        return _finish(report, args.out, args.strict)
     if args.command == "sides":
         return _sides(args, config)
     if args.command == "resolve":

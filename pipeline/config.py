@@ -62,6 +62,7 @@ class RunParams:
     """How ``pipeline run`` schedules the work (no DVC stage: outputs do not depend on it)."""
 
     workers: int = 0  # processes for the per-post work; 0 means one per core, 1 runs serially
+    cache_dir: str = ""  # per-file result cache for fast reruns; empty: no cache
 
 
 @dataclass(frozen=True)

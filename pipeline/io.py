@@ -490,3 +490,43 @@ class DocWriter:
 
     def abandon(self) -> None:
         self.dir.abandon()
+
+
+def code_version() -> str:
+    """A hash of the package's source: a cache entry from other code is never reused."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class ResultCache:
+    """Per-file results kept between runs, by content hash (``run --cache DIR``).
+
+    Entries are pickles written by this package into a folder the user named; a corrupt or
+    unreadable entry counts as a miss. Writes go to a temporary name, then rename, so two
+    workers or a killed run never leave half an entry.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.pickle"
+
+    def get(self, key: str) -> Any | None:
+        try:
+            with self._path(key).open("rb") as handle:
+                return pickle.load(handle)  # our own entries, keyed by content hash
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        path = self._path(key)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)

@@ -8,18 +8,20 @@ stage. Both give the same outputs; a test proves it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config
-from pipeline.io import DocWriter, Exporter, discover, read_doc, read_docs
+from pipeline.config import Config, RunParams
+from pipeline.io import DocWriter, Exporter, ResultCache, code_version, discover, read_doc, read_docs
 from pipeline.outputs import Post, build_post
 from pipeline.record import Doc
 from pipeline.stages import STAGES, run_stage
@@ -58,22 +60,48 @@ class Done:
 
     doc: Doc
     post: Post | None
+    cached: bool = False
 
 
-def clean_one(raw_dir: Path, relative: str, config: Config) -> Done:
-    """All per-post work for one input: read, resolve, decode, extract, build its outputs."""
+def clean_one(raw_dir: Path, relative: str, config: Config, cache: Cache | None = None) -> Done:
+    """All per-post work for one input: read, resolve, decode, extract, build its outputs.
+
+    With a cache, a file whose bytes, path, params and code are unchanged is not reworked.
+    """
     doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
+    key = cache.key(doc) if cache is not None else ""
+    if cache is not None and isinstance(hit := cache.store.get(key), Done):
+        return replace(hit, cached=True)
     for name in STAGE_NAMES:
         doc = run_stage(name, doc, config)
-    if doc.fatal or needs_vocabulary(doc):
-        return Done(doc, None)
-    return Done(doc, build_post(doc, config))
+    done = Done(doc, None if doc.fatal or needs_vocabulary(doc) else build_post(doc, config))
+    if cache is not None:
+        cache.store.put(key, done)
+    return done
+
+
+@dataclass(frozen=True)
+class Cache:
+    """The result cache of a run and what makes its keys: code version and params."""
+
+    store: ResultCache
+    salt: str
+
+    @classmethod
+    def open(cls, config: Config) -> Cache | None:
+        if not config.run.cache_dir:
+            return None
+        params = json.dumps(asdict(replace(config, run=RunParams())), sort_keys=True, default=str)
+        return cls(ResultCache(Path(config.run.cache_dir)), hashlib.sha256(f"{code_version()}\0{params}".encode()).hexdigest())
+
+    def key(self, doc: Doc) -> str:
+        return hashlib.sha256(f"{self.salt}\0{doc.source_path}\0{doc.sha256}".encode()).hexdigest()
 
 
 Progress = Callable[[int, int], None]
 
 
-def run_pipeline(raw_dir: Path, out_dir: Path, config: Config, progress: Progress | None = None) -> dict[str, Any]:
+def run_pipeline(raw_dir: Path, out_dir: Path, config: Config, progress: Progress | None = None, stats: dict[str, int] | None = None) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
 
     The per-post work runs in ``run.workers`` processes; results come back in input order
@@ -86,6 +114,8 @@ def run_pipeline(raw_dir: Path, out_dir: Path, config: Config, progress: Progres
             redo = partial(_rebuild, config=config)
             for count, done in enumerate(with_learned_categories(results, _doc_of, redo), start=1):
                 exporter.add(done.doc, done.post)
+                if stats is not None:
+                    stats["cache_hits"] = stats.get("cache_hits", 0) + done.cached
                 if progress is not None:
                     progress(count, len(relatives))
     except BaseException:
@@ -109,12 +139,13 @@ def worker_count(config: Config) -> int:
 @contextmanager
 def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[Iterator[Done]]:
     workers = min(worker_count(config), max(1, len(relatives)))
+    cache = Cache.open(config)
     if workers == 1:
-        yield (clean_one(raw_dir, relative, config) for relative in relatives)
+        yield (clean_one(raw_dir, relative, config, cache) for relative in relatives)
         return
     # fork shares the imported modules; no pyarrow thread pool exists yet at this point.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, _init_worker, (raw_dir, config)) as pool:
+    with multiprocessing.get_context(method).Pool(workers, _init_worker, (raw_dir, config, cache)) as pool:
         yield _ordered(pool, relatives, workers)
 
 
@@ -129,12 +160,12 @@ _WINDOW = 4096
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(raw_dir: Path, config: Config) -> None:
-    _worker_state.update(raw_dir=raw_dir, config=config)
+def _init_worker(raw_dir: Path, config: Config, cache: Cache | None) -> None:
+    _worker_state.update(raw_dir=raw_dir, config=config, cache=cache)
 
 
 def _clean_in_worker(relative: str) -> Done:
-    return clean_one(_worker_state["raw_dir"], relative, _worker_state["config"])
+    return clean_one(_worker_state["raw_dir"], relative, _worker_state["config"], _worker_state["cache"])
 
 
 def run_first_stage(raw_dir: Path, out_dir: Path, config: Config) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,30 @@ def test_progress_is_reported_per_post_and_ends_at_the_total(tmp_path: Path) -> 
     calls: list[tuple[int, int]] = []
     run_pipeline(RAW, tmp_path / "out", load_config({}), lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_cached_rerun_after_one_change_equals_a_full_run(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(RAW, raw)
+    cached = load_config({"run": {"cache_dir": str(tmp_path / "cache")}})
+    stats: dict[str, int] = {}
+    run_pipeline(raw, tmp_path / "first", cached, stats=stats)
+    assert stats.get("cache_hits", 0) == 0
+    run_pipeline(raw, tmp_path / "again", cached, stats=stats)
+    assert stats["cache_hits"] == 3
+    assert _same_tree(tmp_path / "first", tmp_path / "again") == []
+    changed = next(raw.glob("004_*"))
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nUne phrase de plus.\n", encoding="utf-8")
+    stats.clear()
+    run_pipeline(raw, tmp_path / "rerun", cached, stats=stats)
+    assert stats["cache_hits"] == 2
+    run_pipeline(raw, tmp_path / "full", load_config({}))
+    assert _same_tree(tmp_path / "rerun", tmp_path / "full") == []
+
+
+def test_cache_entries_depend_on_params(tmp_path: Path) -> None:
+    stats: dict[str, int] = {}
+    run_pipeline(RAW, tmp_path / "a", load_config({"run": {"cache_dir": str(tmp_path / "c")}}), stats=stats)
+    theirs = load_config({"run": {"cache_dir": str(tmp_path / "c")}, "resolve": {"side": "theirs"}})
+    run_pipeline(RAW, tmp_path / "b", theirs, stats=stats)
+    assert stats.get("cache_hits", 0) == 0
