@@ -33,3 +33,13 @@ class AccountingError(PipelineError):
     def __init__(self, inputs: int, cleaned: int, quarantined: int) -> None:
         super().__init__(f"accounting failed: {inputs} inputs but {cleaned} cleaned + {quarantined} quarantined; report this as a bug with the raw folder")
         self.inputs, self.cleaned, self.quarantined = inputs, cleaned, quarantined
+
+
+class OutputInvalid(PipelineError):
+    """The outputs of a run break a rule of the documented schema; nothing was replaced."""
+
+    exit_code = 1
+
+    def __init__(self, file: str, rule: str, examples: list[str]) -> None:
+        super().__init__(f"{file}: {rule} ({', '.join(examples[:3])}); the previous output was left in place, report this as a bug")
+        self.file, self.rule, self.examples = file, rule, examples

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
@@ -23,7 +24,7 @@ import yaml
 
 from pipeline.config import Config
 from pipeline.conflicts import Block
-from pipeline.errors import AccountingError, ConfigError, InputError
+from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid
 from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, conflict_rows, finish_post, link_rows, problem_rows, quarantine_row
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc
@@ -355,6 +356,33 @@ def read_docs(directory: Path) -> Iterator[Doc]:
             yield record_to_doc(record)
 
 
+_ESCAPED: Final = re.compile(r"\\u[0-9a-fA-F]{4}|_x000D_")
+
+
+def validate_posts(path: Path) -> None:
+    """Read posts.parquet back and check it against the schema and the rules a CMS relies on:
+    typed columns as documented, a title on every post, one post per URL, tags without
+    escapes or debris. Raises OutputInvalid naming the rule and examples."""
+    try:
+        table = check_schema(path, POSTS_SCHEMA)
+    except AssertionError as err:
+        raise OutputInvalid(path.name, "schema differs from POSTS_SCHEMA", [str(err).splitlines()[0]]) from None
+    rows = table.select(["source_path", "title", "url", "tags", "duplicate_of"]).to_pylist()
+    empty_titles = [r["source_path"] for r in rows if not r["title"].strip()]
+    if empty_titles:
+        raise OutputInvalid(path.name, "empty title", empty_titles)
+    seen: dict[str, str] = {}
+    clashes = []
+    for r in rows:
+        if r["duplicate_of"] is None and seen.setdefault(r["url"], r["source_path"]) != r["source_path"]:
+            clashes.append(f"{r['url']} ({seen[r['url']]}, {r['source_path']})")
+    if clashes:
+        raise OutputInvalid(path.name, "two posts share a URL", clashes)
+    escaped = [r["source_path"] for r in rows if any(_ESCAPED.search(t) for t in r["tags"])]
+    if escaped:
+        raise OutputInvalid(path.name, "escaped unicode or Excel debris left in tags", escaped)
+
+
 def check_schema(path: Path, schema: pa.Schema) -> pa.Table:
     """Read a Parquet file back with pyarrow and fail unless its schema is exactly ``schema``."""
     table = pq.read_table(path)
@@ -443,6 +471,11 @@ class Exporter:
         if not report["accounting_ok"] or writers["posts"].count != report["cleaned"]:
             self.dir.abandon()
             raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
+        try:
+            validate_posts(self.dir.path("posts.parquet"))
+        except OutputInvalid:
+            self.dir.abandon()
+            raise
         write_json(self.dir, "report.json", report)
         self.dir.commit()
         return report

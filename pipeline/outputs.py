@@ -9,7 +9,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -243,6 +243,15 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
         row = {**post.row, "duplicate_of": kept, "problems": sorted({*post.row["problems"], merged.code})}
         return FinalPost(row, None, None, (*post.problems, merged), (), (), post.changes)
     problems = list(post.problems)
+    if source in index.renamed:
+        slug, url = index.renamed[source]
+        problems.append(problem("slug_collision", f"another post already has the URL {post.row['url']}; this one gets {url}"))
+        post = replace(
+            post,
+            row={**post.row, "slug": slug, "url": url},
+            front_matter={**post.front_matter, "slug": slug},
+            file_name=post.file_name.replace(post.row["slug"], slug, 1) if post.row["slug"] in post.file_name else post.file_name,
+        )
     body, links = rewrite_links(post.body, index)
     broken = [link.original_target for link in links if link.status == "broken"]
     if broken:

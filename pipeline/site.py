@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -115,6 +115,7 @@ class SiteIndex:
     by_slug: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     hosts: set[str] = field(default_factory=set)
     urls: dict[str, str] = field(default_factory=dict)  # source_path -> url
+    renamed: dict[str, tuple[str, str]] = field(default_factory=dict)  # source_path -> (slug, url)
 
     def add(self, entry: Entry) -> None:
         self.entries.append(entry)
@@ -137,6 +138,7 @@ class SiteIndex:
                 if member is not kept:
                     self.canonical[member.source_path] = kept.source_path
                     self.merged_paths[kept.source_path].extend((*member.old_paths, member.url))
+        self._make_urls_unique()
         by_path = {e.source_path: e for e in self.entries}
         for entry in self.entries:
             target = by_path[self.canonical.get(entry.source_path, entry.source_path)].url
@@ -148,6 +150,21 @@ class SiteIndex:
                 match = _POST_PATH.fullmatch(old)
                 if match:
                     self.by_month[(int(match[1]), int(match[2]))].setdefault(match[4], target)
+
+    def _make_urls_unique(self) -> None:
+        """Give a later post whose URL an earlier one has (in input order) a suffixed slug."""
+        taken: set[str] = set()
+        for position, entry in enumerate(self.entries):
+            if entry.source_path in self.canonical:
+                continue
+            if entry.url in taken:
+                suffix = hashlib.sha256(entry.source_path.encode()).hexdigest()[:8]
+                slug = f"{entry.slug}-{suffix}"
+                url = entry.url[: -len(entry.slug) - 1] + f"{slug}/"
+                self.renamed[entry.source_path] = (slug, url)
+                entry = replace(entry, slug=slug, url=url)
+                self.entries[position] = entry
+            taken.add(entry.url)
 
     def url_of(self, source_path: str) -> str:
         return self.urls[source_path]

@@ -150,3 +150,26 @@ def test_slug_collisions_after_sanitising_get_distinct_names(tmp_path: Path) -> 
     names = [r["output_path"] for r in rows]
     assert len(set(n.casefold() for n in names)) == 3
     assert sum("slug_collision" in r["problems"] for r in rows) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"title": " "}, "empty title"),
+        ({"tags": ["mobilit\\u00e9"]}, "escaped unicode"),
+        ({"url": "/2014/07/05/a/"}, "two posts share a URL"),
+    ],
+)
+def test_output_validation_rejects_broken_posts(tmp_path: Path, change: dict[str, Any], rule: str) -> None:
+    import pyarrow as pa
+
+    from pipeline.errors import OutputInvalid
+    from pipeline.io import POSTS_SCHEMA, validate_posts
+
+    run_pipeline(Path(__file__).parent.parent / "raw", tmp_path / "out", load_config({}))
+    rows = pq.read_table(tmp_path / "out" / "posts.parquet").to_pylist()
+    rows[0]["url"] = "/2014/07/05/a/"
+    rows[1] = {**rows[1], **change}
+    pq.write_table(pa.Table.from_pylist(rows, schema=POSTS_SCHEMA), tmp_path / "bad.parquet")
+    with pytest.raises(OutputInvalid, match=rule):
+        validate_posts(tmp_path / "bad.parquet")
