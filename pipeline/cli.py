@@ -17,7 +17,8 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
-from pipeline.io import load_params, write_json_file
+from pipeline.explain import explain_post
+from pipeline.io import load_params, read_input, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 
 EXAMPLES = {
@@ -26,6 +27,7 @@ EXAMPLES = {
     "decode": "example: pipeline decode --in data/01_resolve --out data/02_decode",
     "extract": "example: pipeline extract --in data/02_decode --out data/03_extract",
     "export": "example: pipeline export --in data/03_extract --out clean",
+    "explain": "example: pipeline explain ../shared/corpus/transportsdufutur-blog/_posts/2021-01-26-made-for-you.md",
     "sides": "example: pipeline sides --raw ../shared/corpus/transportsdufutur-blog/_posts --report sides.json",
 }
 
@@ -65,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--in", dest="in_dir", type=Path, required=True, help="extract stage's folder")
     export.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
     export.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    explain = add("explain", "Show what every stage does to one raw post, as diffs, with its problems and export row; writes nothing.")
+    explain.add_argument("path", type=Path, help="a raw post file")
+    explain.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
     sides = add("sides", "Clean with ours and with theirs (writing nothing else) and report where posts differ.")
     sides.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
     sides.add_argument("--report", type=Path, help="write the differences as JSON to this file")
@@ -95,6 +100,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if config.run.cache_dir:
             print(f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", file=sys.stderr)
         return _finish(report, args.out, args.strict)
+    if args.command == "explain":
+        print(explain_post(args.path.name, read_input(args.path), config), end="")
+        return 0
     if args.command == "sides":
         return _sides(args, config)
     if args.command == "resolve":

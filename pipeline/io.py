@@ -164,6 +164,14 @@ def load_params(path: Path) -> Any:
         raise ConfigError(str(path), f"params file is not valid YAML: {err}") from None
 
 
+def read_input(path: Path) -> bytes:
+    """One input file's bytes (for ``pipeline explain``); a missing file is an InputError."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise InputError(str(path), f"cannot read the file ({err.strerror})") from None
+
+
 def discover(raw_dir: Path) -> list[str]:
     """Input files under ``raw_dir`` as sorted relative POSIX paths (dotfiles are not inputs)."""
     if not raw_dir.is_dir():

@@ -108,3 +108,20 @@ def test_sides_on_the_archive_all_agree(capsys: pytest.CaptureFixture[str]) -> N
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 0
     assert "posts," not in capsys.readouterr().err
+
+
+def test_explain_shows_every_stage_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    post = tmp_path / "2014-07-05-velo.md"
+    post.write_text(
+        "---\ntitle: Vélo\ndate: 2014-07-05 10:00:00 +0100\n<<<<<<< HEAD\ntags: ['été']\n=======\n"
+        'tags: ["\\u00e9t\\u00e9"]\n>>>>>>> abc\n---\n\nTexte [lien]() fin.\n'
+        '"2014-07-05 10:00:00https://blog.org/2014/07/velo.htmlétépublish3jean plumevelo2014-07-06 11:00:00\n'
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["explain", str(post), "--params", str(PARAMS), "--side", "theirs"]) == 0
+    out = capsys.readouterr().out
+    for section in ("## resolve", "## decode", "## extract", "## export", "## problems", "export row:", "final Markdown"):
+        assert section in out
+    assert "-<<<<<<< HEAD" in out and "+Texte lien fin." in out and "date_offset_corrected" in out
+    assert "'jean plume'" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
