@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
     run.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
     run.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    run.add_argument("--metrics", type=Path, help="also write DVC metrics and plots (report.json, per_year.csv) to this folder")
     run.add_argument("--cache", type=Path, help="per-file result cache: a rerun reworks only changed inputs (overrides run.cache_dir)")
 
     resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--in", dest="in_dir", type=Path, required=True, help="extract stage's folder")
     export.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
     export.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
+    export.add_argument("--metrics", type=Path, help="also write DVC metrics and plots (report.json, per_year.csv) to this folder")
     explain = add("explain", "Show what every stage does to one raw post, as diffs, with its problems and export row; writes nothing.")
     explain.add_argument("path", type=Path, help="a raw post file")
     explain.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
         stats: dict[str, int] = {}
-        report = run_pipeline(args.raw, args.out, config, _progress_bar(), stats)
+        report = run_pipeline(args.raw, args.out, config, _progress_bar(), stats, args.metrics)
         if config.run.cache_dir:
             print(f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", file=sys.stderr)
         return _finish(report, args.out, args.strict)
@@ -110,7 +112,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif args.command in ("decode", "extract"):
         count = run_middle_stage(args.command, args.in_dir, args.out, config)
     else:
-        return _finish(run_export(args.in_dir, args.out, config), args.out, args.strict)
+        return _finish(run_export(args.in_dir, args.out, config, args.metrics), args.out, args.strict)
     print(f"pipeline {args.command}: {count} posts written to {args.out}")
     return 0
 

@@ -306,6 +306,16 @@ def write_json_file(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def write_metrics(directory: Path, report: dict[str, Any], per_year: list[dict[str, Any]]) -> None:
+    """DVC metrics (report.json) and plots (per_year.csv), written atomically as a folder."""
+    target = AtomicDir(directory)
+    write_json(target, "report.json", report)
+    columns = list(per_year[0]) if per_year else ["year"]
+    lines = [",".join(columns), *(",".join(str(row[c]) for c in columns) for row in per_year)]
+    target.write_text("per_year.csv", "\n".join(lines) + "\n")
+    target.commit()
+
+
 def write_json(directory: AtomicDir, relative: str, data: Any) -> None:
     directory.write_text(relative, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
@@ -410,8 +420,9 @@ class Exporter:
     It checks the accounting before renaming the folder into place.
     """
 
-    def __init__(self, out_dir: Path, config: Config) -> None:
+    def __init__(self, out_dir: Path, config: Config, metrics_dir: Path | None = None) -> None:
         self.config = config
+        self.metrics_dir = metrics_dir
         self.dir = AtomicDir(out_dir)
         self.index = SiteIndex(extra_hosts=tuple(config.export.site_hosts))
         self.spill_path = self.dir.path(".spill.pickle")
@@ -486,6 +497,8 @@ class Exporter:
             raise
         write_json(self.dir, "report.json", report)
         self.dir.commit()
+        if self.metrics_dir is not None:
+            write_metrics(self.metrics_dir, report, tally.per_year_rows())
         return report
 
     def abandon(self) -> None:

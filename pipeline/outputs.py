@@ -488,6 +488,7 @@ class Tally:
     old_urls: int = 0
     links_by_status: Counter[str] = field(default_factory=Counter)
     links_near_by_rule: Counter[str] = field(default_factory=Counter)
+    per_year: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, doc: Doc, post: FinalPost | None) -> None:
         self.inputs += 1
@@ -507,6 +508,12 @@ class Tally:
             self.quarantine_reasons[fatal.code if fatal else "unknown"] += 1
             return
         self.cleaned += 1
+        year = (post.row["date_local"] or "none")[:4]
+        counts = self.per_year.setdefault(year, Counter())
+        counts["posts"] += 1
+        counts["with_export_row"] += post.row["wp_row_parse"] != "none"
+        counts["posts_with_warnings"] += any(p.severity in ("warning", "error") for p in problems)
+        counts["conflict_blocks"] += len(doc.blocks)
         self.rows_by_parse[post.row["wp_row_parse"]] += 1
         self.written += post.markdown is not None
         self.drafts += bool(post.row["draft"]) and post.markdown is not None
@@ -520,6 +527,11 @@ class Tally:
         if author_id is not None:
             entry = self.authors.setdefault(author_id, {"post_count": 0, "row": post.row})
             entry["post_count"] += 1
+
+    def per_year_rows(self) -> list[dict[str, Any]]:
+        """Per-year counts of cleaned posts, for DVC plots."""
+        keys = ("posts", "with_export_row", "posts_with_warnings", "conflict_blocks")
+        return [{"year": year, **{k: self.per_year[year][k] for k in keys}} for year in sorted(self.per_year)]
 
     def author_rows(self) -> list[dict[str, Any]]:
         """authors.parquet: one row per author id, fields from its first post in input order."""

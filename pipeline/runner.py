@@ -101,14 +101,21 @@ class Cache:
 Progress = Callable[[int, int], None]
 
 
-def run_pipeline(raw_dir: Path, out_dir: Path, config: Config, progress: Progress | None = None, stats: dict[str, int] | None = None) -> dict[str, Any]:
+def run_pipeline(
+    raw_dir: Path,
+    out_dir: Path,
+    config: Config,
+    progress: Progress | None = None,
+    stats: dict[str, int] | None = None,
+    metrics_dir: Path | None = None,
+) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
 
     The per-post work runs in ``run.workers`` processes; results come back in input order
     and are written by this process, so the outputs are byte-identical to a serial run.
     """
     relatives = discover(raw_dir)
-    exporter = Exporter(out_dir, config)
+    exporter = Exporter(out_dir, config, metrics_dir)
     try:
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
@@ -178,9 +185,9 @@ def run_middle_stage(name: str, in_dir: Path, out_dir: Path, config: Config) -> 
     return _write_docs(process(read_docs(in_dir), config, (name,)), out_dir, config)
 
 
-def run_export(in_dir: Path, out_dir: Path, config: Config) -> dict[str, Any]:
-    """export: read extracted Docs, write the final outputs."""
-    exporter = Exporter(out_dir, config)
+def run_export(in_dir: Path, out_dir: Path, config: Config, metrics_dir: Path | None = None) -> dict[str, Any]:
+    """export: read extracted Docs, write the final outputs (and DVC metrics, if asked)."""
+    exporter = Exporter(out_dir, config, metrics_dir)
     try:
         for doc in read_docs(in_dir):
             exporter.add(doc)
