@@ -7,6 +7,7 @@ error severity was found (or the accounting failed); 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.explain import explain_post
-from pipeline.io import load_params, read_input, write_json_file
+from pipeline.io import compare_trees, load_params, read_input, scratch_dir, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 
 EXAMPLES = {
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name])
         sub.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
+        sub.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+        sub.add_argument("-v", "--verbose", action="store_true", help="also print counts by problem code and by step")
+        sub.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one JSON object per message on stderr, for CI logs")
+        if name in ("run", "resolve", "decode", "extract", "export"):
+            sub.add_argument("--dry-run", action="store_true", help="write into a scratch folder and report what would change in --out")
         return sub
 
     run = add("run", "Run all four stages in one process: raw folder to cleaned outputs.")
@@ -88,20 +94,36 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(load_params(args.params), overrides)
         return _dispatch(args, config)
     except PipelineError as err:
-        print(f"pipeline {args.command}: error: {err}", file=sys.stderr)
+        _say(args, "error", f"error: {err}")
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"pipeline {args.command}: interrupted; previous outputs are left as they were", file=sys.stderr)
+        _say(args, "error", "interrupted; previous outputs are left as they were")
         return 130
 
 
+def _say(args: argparse.Namespace, level: str, message: str, **fields: Any) -> None:
+    """One message: text (results on stdout, the rest on stderr) or a JSON line on stderr."""
+    if getattr(args, "quiet", False) and level != "error":
+        return
+    if level == "debug" and not getattr(args, "verbose", False):
+        return
+    if getattr(args, "log_format", "text") == "json":
+        print(json.dumps({"level": level, "command": args.command, "message": message, **fields}, ensure_ascii=False, default=str), file=sys.stderr)
+    elif level == "result":
+        print(message)
+    else:
+        print(message if level in ("info", "debug") else f"pipeline {args.command}: {message}", file=sys.stderr)
+
+
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if getattr(args, "dry_run", False):
+        return _dry_run(args, config)
     if args.command == "run":
         stats: dict[str, int] = {}
         report = run_pipeline(args.raw, args.out, config, _progress_bar(), stats, args.metrics)
         if config.run.cache_dir:
-            print(f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", file=sys.stderr)
-        return _finish(report, args.out, args.strict)
+            _say(args, "info", f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", **stats)
+        return _finish(args, report, args.out)
     if args.command == "explain":
         print(explain_post(args.path.name, read_input(args.path), config), end="")
         return 0
@@ -112,8 +134,32 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif args.command in ("decode", "extract"):
         count = run_middle_stage(args.command, args.in_dir, args.out, config)
     else:
-        return _finish(run_export(args.in_dir, args.out, config, args.metrics), args.out, args.strict)
-    print(f"pipeline {args.command}: {count} posts written to {args.out}")
+        return _finish(args, run_export(args.in_dir, args.out, config, args.metrics), args.out)
+    _say(args, "result", f"pipeline {args.command}: {count} posts written to {args.out}", posts=count)
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, config: Config) -> int:
+    with scratch_dir() as scratch:
+        target = scratch / "out"
+        if args.command == "run":
+            report = run_pipeline(args.raw, target, config)
+            summary = f"would clean {report['cleaned']} and quarantine {report['quarantined']} of {report['inputs']} inputs"
+        elif args.command == "resolve":
+            summary = f"would write {run_first_stage(args.raw, target, config)} resolved posts"
+        elif args.command in ("decode", "extract"):
+            summary = f"would write {run_middle_stage(args.command, args.in_dir, target, config)} posts"
+        else:
+            report = run_export(args.in_dir, target, config)
+            summary = f"would clean {report['cleaned']} and quarantine {report['quarantined']} of {report['inputs']} inputs"
+        changes = compare_trees(args.out, target)
+    counts = {kind: len(paths) for kind, paths in changes.items()}
+    _say(
+        args, "result", f"dry run: {summary}; in {args.out}: {counts['added']} files added, {counts['changed']} changed, {counts['removed']} removed", **counts
+    )
+    for kind, paths in changes.items():
+        for path in paths[:5]:
+            _say(args, "info", f"  {kind}: {path}", kind=kind, path=path)
     return 0
 
 
@@ -121,9 +167,9 @@ def _sides(args: argparse.Namespace, config: Config) -> int:
     result = compare_sides(args.raw, config)
     if args.report:
         write_json_file(args.report, result)
-    print(f"{result['equal']}/{result['posts']} posts equal from ours and theirs on {len(result['fields_compared'])} fields")
+    _say(args, "result", f"{result['equal']}/{result['posts']} posts equal from ours and theirs on {len(result['fields_compared'])} fields")
     for difference in result["differences"][:20]:
-        print(f"  {difference['source_path']}: {difference['field']}: ours {difference['ours']!r} / theirs {difference['theirs']!r}")
+        _say(args, "info", f"  {difference['source_path']}: {difference['field']}: ours {difference['ours']!r} / theirs {difference['theirs']!r}")
     return 1 if args.strict and result["differences"] else 0
 
 
@@ -148,20 +194,23 @@ def _progress_bar() -> Callable[[int, int], None] | None:
     return show
 
 
-def _finish(report: dict[str, Any], out: Path, strict: bool) -> int:
-    print(
+def _finish(args: argparse.Namespace, report: dict[str, Any], out: Path) -> int:
+    _say(
+        args,
+        "result",
         f"{report['inputs']} inputs: {report['cleaned']} cleaned, {report['quarantined']} quarantined; "
         f"{report['conflict_blocks']} conflict blocks resolved ({report['side']}); "
-        f"{report['export_rows']} export rows; report in {out / 'report.json'}"
+        f"{report['export_rows']} export rows; report in {out / 'report.json'}",
+        **{k: report[k] for k in ("inputs", "cleaned", "quarantined", "conflict_blocks", "export_rows")},
     )
     for reason, count in report["quarantine_reasons"].items():
-        print(f"  quarantined: {count} x {reason} (see {out / 'quarantine.parquet'})", file=sys.stderr)
+        _say(args, "warning", f"quarantined: {count} x {reason} (see {out / 'quarantine.parquet'})", reason=reason, count=count)
+    for key in ("problems_by_code", "changes_by_step"):
+        for name, count in report[key].items():
+            _say(args, "debug", f"  {key}: {name}: {count}", name=name, count=count)
     errors = report["posts_by_severity"].get("error", 0)
-    if strict and (report["quarantined"] or errors):
-        print(
-            f"pipeline: strict: {report['quarantined']} quarantined, {errors} posts with errors (see {out / 'problems.parquet'})",
-            file=sys.stderr,
-        )
+    if args.strict and (report["quarantined"] or errors):
+        _say(args, "error", f"strict: {report['quarantined']} quarantined, {errors} posts with errors (see {out / 'problems.parquet'})")
         return 1
     return 0
 

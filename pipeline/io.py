@@ -13,7 +13,9 @@ import os
 import pickle
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Final
@@ -584,3 +586,29 @@ class ResultCache:
         with tmp.open("wb") as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A temporary folder removed afterwards (what ``--dry-run`` writes into instead of --out)."""
+    path = Path(tempfile.mkdtemp(prefix="pipeline-dry-run-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def compare_trees(current: Path, new: Path) -> dict[str, list[str]]:
+    """Files that ``new`` would add to, remove from or change in ``current`` (relative paths)."""
+
+    def files(root: Path) -> dict[str, Path]:
+        if not root.is_dir():
+            return {}
+        return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+    old_files, new_files = files(current), files(new)
+    return {
+        "added": sorted(new_files.keys() - old_files.keys()),
+        "removed": sorted(old_files.keys() - new_files.keys()),
+        "changed": [k for k in sorted(old_files.keys() & new_files.keys()) if old_files[k].read_bytes() != new_files[k].read_bytes()],
+    }

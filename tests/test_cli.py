@@ -125,3 +125,29 @@ def test_explain_shows_every_stage_and_writes_nothing(tmp_path: Path, capsys: py
     assert "-<<<<<<< HEAD" in out and "+Texte lien fin." in out and "date_offset_corrected" in out
     assert "'jean plume'" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_dry_run_reports_changes_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(RAW), "--out", str(out), "--params", str(PARAMS)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["run", "--raw", str(RAW), "--out", str(out), "--params", str(PARAMS), "--side", "theirs", "--dry-run"]) == 0
+    result = capsys.readouterr()
+    assert "dry run: would clean 3 and quarantine 0 of 3 inputs" in result.out and "0 removed" in result.out
+    assert "changed: posts.parquet" in result.err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["resolve", "--raw", str(RAW), "--out", str(tmp_path / "stage"), "--params", str(PARAMS), "--dry-run"]) == 0
+    assert "would write 3 resolved posts" in capsys.readouterr().out and not (tmp_path / "stage").exists()
+
+
+def test_json_logs_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]
+    assert main([*args, "--log-format", "json", "-v"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    summary = next(line for line in lines if line["level"] == "result")
+    assert (summary["command"], summary["inputs"], summary["cleaned"]) == ("run", 3, 3)
+    assert any(line["level"] == "debug" and line["name"] == "no_front_matter" for line in lines)
+    assert main([*args, "-q"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
