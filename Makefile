@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest fuzz clean
+.PHONY: run test lint typecheck pytest fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ run: $(STAMP)
 test: $(DEV_STAMP) lint typecheck pytest
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check pipeline tests fuzz
-	$(BIN)/ruff format --check pipeline tests fuzz
+	$(BIN)/ruff check pipeline tests fuzz benchmarks
+	$(BIN)/ruff format --check pipeline tests fuzz benchmarks
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
@@ -38,6 +38,11 @@ pytest: $(DEV_STAMP)
 # Bounded fuzzing of the resolver and the export-row parser; records docs/FUZZING.md.
 fuzz: $(DEV_STAMP)
 	$(BIN)/python -m fuzz.run --seconds 120 --report docs/FUZZING.md
+
+# Pipeline against the naive baseline on the archive and synthetic archives; rewrites BENCHMARKS.md.
+# Larger sizes on demand: make bench BENCH_ARGS="--sizes 998,10000,100000"
+bench: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf clean data .pytest_cache .mypy_cache .ruff_cache
