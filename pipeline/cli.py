@@ -29,6 +29,7 @@ EXAMPLES = {
     "extract": "example: pipeline extract --in data/02_decode --out data/03_extract",
     "export": "example: pipeline export --in data/03_extract --out clean",
     "explain": "example: pipeline explain ../shared/corpus/transportsdufutur-blog/_posts/2021-01-26-made-for-you.md",
+    "report": "example: pipeline report --out clean   (then open clean/report.html in a browser)",
     "sides": "example: pipeline sides --raw ../shared/corpus/transportsdufutur-blog/_posts --report sides.json",
 }
 
@@ -78,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     explain = add("explain", "Show what every stage does to one raw post, as diffs, with its problems and export row; writes nothing.")
     explain.add_argument("path", type=Path, help="a raw post file")
     explain.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
+    report = add("report", "Write OUT/report.html: the data-quality report of an output folder, one self-contained page with plots.")
+    report.add_argument("--out", type=Path, default=Path("clean"), help="output folder of a run, with its report.json (default: clean); needs no params")
     sides = add("sides", "Clean with ours and with theirs (writing nothing else) and report where posts differ.")
     sides.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
     sides.add_argument("--report", type=Path, help="write the differences as JSON to this file")
@@ -88,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "report":
+            return _report(args)
         overrides: dict[str, Any] = {"resolve.side": args.side} if getattr(args, "side", None) else {}
         if getattr(args, "cache", None):
             overrides["run.cache_dir"] = str(args.cache)
@@ -115,6 +120,14 @@ def _say(args: argparse.Namespace, level: str, message: str, **fields: Any) -> N
         print(message if level in ("info", "debug") else f"pipeline {args.command}: {message}", file=sys.stderr)
 
 
+def _report(args: argparse.Namespace) -> int:
+    # Reads only the output folder, so no params are needed; matplotlib loads only here.
+    from pipeline.report_html import write_report
+
+    _say(args, "result", f"pipeline report: written to {write_report(args.out)}")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if getattr(args, "dry_run", False):
         return _dry_run(args, config)
@@ -129,6 +142,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return 0
     if args.command == "sides":
         return _sides(args, config)
+
     if args.command == "resolve":
         count = run_first_stage(args.raw, args.out, config)
     elif args.command in ("decode", "extract"):

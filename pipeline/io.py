@@ -308,6 +308,37 @@ def write_json_file(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def write_text_file(path: Path, text: str) -> None:
+    """Write UTF-8 text to ``path`` atomically (temporary file beside it, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_report_inputs(out_dir: Path, columns: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """An output folder's report.json and the ``columns`` of its ``<table>.parquet`` files as rows.
+
+    A missing report.json is an InputError (run the pipeline first); an absent table is empty.
+    """
+    report_path = out_dir / "report.json"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(str(report_path), "no report.json here; run `pipeline run --out DIR` (or `dvc repro`) first") from None
+    except (OSError, ValueError) as err:
+        raise InputError(str(report_path), f"cannot read the report ({err}); rerun the pipeline into this folder") from None
+    if not isinstance(report, dict):
+        raise InputError(str(report_path), "not a JSON object; rerun the pipeline into this folder")
+    tables = {}
+    for name, wanted in columns.items():
+        path = out_dir / f"{name}.parquet"
+        tables[name] = pq.read_table(path, columns=wanted).to_pylist() if path.is_file() else []
+    return report, tables
+
+
 def write_metrics(directory: Path, report: dict[str, Any], per_year: list[dict[str, Any]]) -> None:
     """DVC metrics (report.json) and plots (per_year.csv), written atomically as a folder."""
     target = AtomicDir(directory)

@@ -1,4 +1,4 @@
-"""`dvc repro` really runs the four stages, and a second `dvc repro` does nothing."""
+"""`dvc repro` really runs the four stages and the report, and a second `dvc repro` does nothing."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ def test_dvc_repro_runs_the_stages_then_nothing(tmp_path: Path) -> None:
 
     run("init", "--no-scm", "-q")
     first = run("repro")
-    for stage in ("resolve", "decode", "extract", "export"):
+    for stage in ("resolve", "decode", "extract", "export", "report"):
         assert f"Running stage '{stage}'" in first
     assert (project / "data" / "03_extract" / "docs.parquet").is_file()
+    assert 'data-metric="inputs"' in (project / "clean" / "report.html").read_text(encoding="utf-8")
     report = json.loads((project / "clean" / "report.json").read_text())
     assert (report["inputs"], report["cleaned"], report["quarantined"]) == (3, 3, 0)
     second = run("repro")
