@@ -28,6 +28,7 @@ _BASE: Final = re.compile(r"\|{7}(?: (.*))?")
 _SEP: Final = "======="
 _CLOSE: Final = re.compile(r">{7}(?: (.*))?")
 # A marker after other text on its line (not at line start, so not a marker line).
+_KEY_LINE: Final = re.compile(r"[A-Za-z_][\w-]*:\s")
 _MIDLINE: Final = re.compile(r"(?<=.)(?:<{7}|>{7}|\|{7})(?: |$)", re.M)
 _FM_DELIMITER: Final = re.compile(r"---\s*|\.\.\.\s*")
 # A WordPress export row starts with its post date glued to the post URL.
@@ -107,6 +108,9 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
 
 
 def _midline_marker_lines(text: str) -> list[int]:
+    # The lookbehind makes the regex try every position; most texts hold no marker at all.
+    if "<<<<<<<" not in text and ">>>>>>>" not in text and "|||||||" not in text:
+        return []
     return [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE.finditer(text)]
 
 
@@ -216,22 +220,23 @@ def sides_equivalent(ours: list[str], theirs: list[str]) -> bool:
     >>> sides_equivalent(["tags: ['été']"], ['tags: ["\\\\u00e9t\\\\u00e9"]'])
     True
     """
-    return _normalise_side(ours) == _normalise_side(theirs)
+    left, right = _decoded_lines(ours), _decoded_lines(theirs)
+    # Each line normalises on its own, so lines already equal once decoded need no YAML
+    # reading (the costly part); only the pairs that still differ are normalised.
+    return len(left) == len(right) and all(a == b or _normalise_line(a) == _normalise_line(b) for a, b in zip(left, right, strict=True))
 
 
-def _normalise_side(lines: list[str]) -> list[str]:
-    out = []
-    for line in remove_excel_debris("\n".join(lines)).split("\n"):
-        if not line.strip():
-            continue
-        line = decode_escapes(line)
-        if re.match(r"[A-Za-z_][\w-]*:\s", line):
-            try:
-                value = yaml.load(line, Loader=yaml.CSafeLoader)
-            except yaml.YAMLError:
-                value = None
-            if isinstance(value, dict):
-                line = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-        line = _POST_LINK.sub(lambda m: f"/{m[1]}/{m[2]}/{m[3] or m[4]}", line)
-        out.append(line.strip())
-    return out
+def _decoded_lines(lines: list[str]) -> list[str]:
+    text = remove_excel_debris("\n".join(lines))
+    return [decode_escapes(line) for line in text.split("\n") if line.strip()]
+
+
+def _normalise_line(line: str) -> str:
+    if _KEY_LINE.match(line):
+        try:
+            value = yaml.load(line, Loader=yaml.CSafeLoader)
+        except yaml.YAMLError:
+            value = None
+        if isinstance(value, dict):
+            line = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return _POST_LINK.sub(lambda m: f"/{m[1]}/{m[2]}/{m[3] or m[4]}", line).strip()

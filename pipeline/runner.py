@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, RunParams
-from pipeline.io import DocWriter, Exporter, ResultCache, code_version, discover, read_doc, read_docs
-from pipeline.outputs import Post, build_post
+from pipeline.io import DocWriter, Exporter, FinishMany, ResultCache, code_version, discover, read_doc, read_docs, warm_up_arrow
+from pipeline.outputs import FinalPost, Post, build_post, finish_post
 from pipeline.record import Doc
+from pipeline.site import SiteIndex
 from pipeline.stages import STAGES, run_stage
 from pipeline.vocabulary import needs_vocabulary, with_learned_categories
 
@@ -68,7 +69,11 @@ def clean_one(raw_dir: Path, relative: str, config: Config, cache: Cache | None 
 
     With a cache, a file whose bytes, path, params and code are unchanged is not reworked.
     """
-    doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
+    return clean_doc(read_doc(raw_dir, relative, config.resolve.max_bytes), config, cache)
+
+
+def clean_doc(doc: Doc, config: Config, cache: Cache | None = None) -> Done:
+    """``clean_one`` after the read: the Dask engine reads its inputs through fsspec, then calls this."""
     key = cache.key(doc) if cache is not None else ""
     if cache is not None and isinstance(hit := cache.store.get(key), Done):
         return replace(hit, cached=True)
@@ -128,7 +133,37 @@ def run_pipeline(
     except BaseException:
         exporter.abandon()
         raise
-    return exporter.finish()
+    with _finisher(exporter.settle(), config, exporter.count) as finish_many:
+        return exporter.finish(finish_many)
+
+
+@contextmanager
+def _finisher(index: SiteIndex, config: Config, posts: int) -> Iterator[FinishMany | None]:
+    """The second pass's ``finish_post`` on worker processes (None: serially, here)."""
+    workers = min(worker_count(config), max(1, posts // _MIN_POSTS_PER_WORKER))
+    if workers == 1:
+        yield None
+        return
+    # A new pool, forked once the index has settled: the workers inherit it without pickling.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers, _init_finisher, (index, config)) as pool:
+        yield partial(_finish_in_pool, pool, workers)
+
+
+# Below this many posts per worker, starting processes costs more than it saves.
+_MIN_POSTS_PER_WORKER = 64
+
+
+def _init_finisher(index: SiteIndex, config: Config) -> None:
+    _worker_state.update(index=index, config=config)
+
+
+def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> list[FinalPost]:
+    return pool.map(_finish_in_worker, posts, chunksize=max(1, len(posts) // (workers * 4)))
+
+
+def _finish_in_worker(post: Post) -> FinalPost:
+    return finish_post(post, _worker_state["index"], _worker_state["config"])
 
 
 def _doc_of(done: Done) -> Doc:
@@ -160,7 +195,10 @@ def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:
     # Windows of inputs keep memory flat: at most one window of results waits to be written.
     chunk = max(1, min(64, len(relatives) // (workers * 8)))
     for start in range(0, len(relatives), _WINDOW):
-        yield from pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
+        results = pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
+        if start == 0:
+            warm_up_arrow()  # the workers are busy; this process would only wait
+        yield from results
 
 
 _WINDOW = 4096

@@ -117,3 +117,23 @@ def test_cache_entries_depend_on_params(tmp_path: Path) -> None:
     theirs = load_config({"run": {"cache_dir": str(tmp_path / "c")}, "resolve": {"side": "theirs"}})
     run_pipeline(RAW, tmp_path / "b", theirs, stats=stats)
     assert stats.get("cache_hits", 0) == 0
+
+
+def test_spilled_run_equals_a_run_held_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEEP_IN_MEMORY the first pass spills posts to disk; the outputs must not change.
+
+    200 synthetic posts also make the second pass use its worker processes (64+ per worker).
+    """
+    import pipeline.io
+    from benchmarks.synthetic import generate
+
+    raw = tmp_path / "raw"
+    generate(raw, 200, 7)
+    config = load_config({"run": {"workers": 2}})
+    run_pipeline(raw, tmp_path / "memory", config)
+    monkeypatch.setattr(pipeline.io, "KEEP_IN_MEMORY", 40_000)  # a few posts, then the spill file
+    run_pipeline(raw, tmp_path / "spilled", config)
+    assert _same_tree(tmp_path / "memory", tmp_path / "spilled") == []
+    assert not list((tmp_path / "spilled").rglob(".spill*"))
+    run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
+    assert _same_tree(tmp_path / "memory", tmp_path / "serial") == []
