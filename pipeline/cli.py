@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import Config, load_config
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
 from pipeline.io import compare_trees, load_params, read_input, scratch_dir, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
@@ -53,12 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = add("run", "Run all four stages in one process: raw folder to cleaned outputs.")
-    run.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
-    run.add_argument("--out", type=Path, default=Path("clean"), help="output folder (default: clean)")
+    run.add_argument("--raw", type=_folder, default="raw", help="input folder (default: raw); with --engine dask also an fsspec URL (s3://bucket/_posts)")
+    run.add_argument("--out", type=_folder, default="clean", help="output folder (default: clean); with --engine dask also an fsspec URL")
     run.add_argument("--side", choices=("ours", "theirs"), help="conflict side to keep (overrides resolve.side)")
     run.add_argument("--strict", action="store_true", help="exit 1 if a post is quarantined or has an error")
     run.add_argument("--metrics", type=Path, help="also write DVC metrics and plots (report.json, per_year.csv) to this folder")
     run.add_argument("--cache", type=Path, help="per-file result cache: a rerun reworks only changed inputs (overrides run.cache_dir)")
+    run.add_argument("--engine", choices=("local", "dask"), help="local process pool or a Dask cluster (overrides run.engine; see docs/DASK.md)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="engine dask: join this scheduler (tcp://host:8786), not a local cluster (overrides run.scheduler)")
 
     resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
     resolve.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
@@ -96,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides: dict[str, Any] = {"resolve.side": args.side} if getattr(args, "side", None) else {}
         if getattr(args, "cache", None):
             overrides["run.cache_dir"] = str(args.cache)
+        if getattr(args, "scheduler", None):
+            overrides["run.scheduler"] = args.scheduler
+            overrides.setdefault("run.engine", "dask")
+        if getattr(args, "engine", None):
+            overrides["run.engine"] = args.engine
         config = load_config(load_params(args.params), overrides)
         return _dispatch(args, config)
     except PipelineError as err:
@@ -133,7 +140,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _dry_run(args, config)
     if args.command == "run":
         stats: dict[str, int] = {}
-        report = run_pipeline(args.raw, args.out, config, _progress_bar(), stats, args.metrics)
+        report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics)
         if config.run.cache_dir:
             _say(args, "info", f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", **stats)
         return _finish(args, report, args.out)
@@ -154,10 +161,12 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 
 def _dry_run(args: argparse.Namespace, config: Config) -> int:
+    if "://" in str(args.out):
+        raise ConfigError("--dry-run", f"compares with a local --out folder, not {args.out}; drop --dry-run or give a local folder")
     with scratch_dir() as scratch:
         target = scratch / "out"
         if args.command == "run":
-            report = run_pipeline(args.raw, target, config)
+            report = _run_engine(args, config, target)
             summary = f"would clean {report['cleaned']} and quarantine {report['quarantined']} of {report['inputs']} inputs"
         elif args.command == "resolve":
             summary = f"would write {run_first_stage(args.raw, target, config)} resolved posts"
@@ -166,7 +175,7 @@ def _dry_run(args: argparse.Namespace, config: Config) -> int:
         else:
             report = run_export(args.in_dir, target, config)
             summary = f"would clean {report['cleaned']} and quarantine {report['quarantined']} of {report['inputs']} inputs"
-        changes = compare_trees(args.out, target)
+        changes = compare_trees(Path(args.out), target)
     counts = {kind: len(paths) for kind, paths in changes.items()}
     _say(
         args, "result", f"dry run: {summary}; in {args.out}: {counts['added']} files added, {counts['changed']} changed, {counts['removed']} removed", **counts
@@ -208,23 +217,53 @@ def _progress_bar() -> Callable[[int, int], None] | None:
     return show
 
 
-def _finish(args: argparse.Namespace, report: dict[str, Any], out: Path) -> int:
+def _folder(text: str) -> str:
+    """A folder argument: a path, or an fsspec URL kept as written (Path would fold its ``//``)."""
+    return text if "://" in text else str(Path(text))
+
+
+def _run_engine(
+    args: argparse.Namespace,
+    config: Config,
+    out: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+    stats: dict[str, int] | None = None,
+    metrics: Path | None = None,
+) -> dict[str, Any]:
+    """`pipeline run` on the configured engine; only the Dask engine reads and writes URLs."""
+    if config.run.engine == "dask":
+        try:
+            from pipeline.engine_dask import run_dask  # an optional extra: imported only when asked for
+        except ImportError as err:
+            raise ConfigError("run.engine", f"the dask engine needs its extra ({err}); pip install 'wp-archive-pipeline[dask]'") from None
+        return run_dask(args.raw, out, config, progress, stats, metrics)
+    for flag, value in (("--raw", args.raw), ("--out", out)):
+        if "://" in str(value):
+            raise ConfigError(flag, f"{value} is a URL, which only --engine dask reads; give a local folder or add --engine dask")
+    return run_pipeline(Path(args.raw), Path(out), config, progress, stats, metrics)
+
+
+def _in(folder: Path | str, name: str) -> str:
+    return f"{folder}/{name}" if "://" in str(folder) else str(Path(folder) / name)
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any], out: Path | str) -> int:
     _say(
         args,
         "result",
         f"{report['inputs']} inputs: {report['cleaned']} cleaned, {report['quarantined']} quarantined; "
         f"{report['conflict_blocks']} conflict blocks resolved ({report['side']}); "
-        f"{report['export_rows']} export rows; report in {out / 'report.json'}",
+        f"{report['export_rows']} export rows; report in {_in(out, 'report.json')}",
         **{k: report[k] for k in ("inputs", "cleaned", "quarantined", "conflict_blocks", "export_rows")},
     )
     for reason, count in report["quarantine_reasons"].items():
-        _say(args, "warning", f"quarantined: {count} x {reason} (see {out / 'quarantine.parquet'})", reason=reason, count=count)
+        _say(args, "warning", f"quarantined: {count} x {reason} (see {_in(out, 'quarantine.parquet')})", reason=reason, count=count)
     for key in ("problems_by_code", "changes_by_step"):
         for name, count in report[key].items():
             _say(args, "debug", f"  {key}: {name}: {count}", name=name, count=count)
     errors = report["posts_by_severity"].get("error", 0)
     if args.strict and (report["quarantined"] or errors):
-        _say(args, "error", f"strict: {report['quarantined']} quarantined, {errors} posts with errors (see {out / 'problems.parquet'})")
+        _say(args, "error", f"strict: {report['quarantined']} quarantined, {errors} posts with errors (see {_in(out, 'problems.parquet')})")
         return 1
     return 0
 

@@ -21,6 +21,7 @@ Side = Literal["ours", "theirs"]
 AuthorName = Literal["display_name", "login", "none"]
 Target = Literal["jekyll", "hugo"]
 EmptyPosts = Literal["draft", "omit"]
+Engine = Literal["local", "dask"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class RunParams:
 
     workers: int = 0  # processes for the per-post work; 0 means one per core, 1 runs serially
     cache_dir: str = ""  # per-file result cache for fast reruns; empty: no cache
+    engine: Engine = "local"  # local: a process pool on this machine; dask: a Dask cluster (docs/DASK.md)
+    scheduler: str = ""  # engine dask: address of a running scheduler (tcp://host:8786); empty: a local cluster
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def load_config(data: Any, overrides: dict[str, Any] | None = None) -> Config:
             raise ConfigError(f"resolve.{key}", "must be a positive integer")
     if config.run.workers < 0:
         raise ConfigError("run.workers", "must be 0 (one per core) or a positive number of processes")
+    if config.run.scheduler and config.run.engine != "dask":
+        raise ConfigError("run.scheduler", "is only for run.engine: dask; set the engine or empty the scheduler")
     for pattern in config.export.old_url_patterns:
         try:
             pattern.format(year="2000", month="01", day="01", slug="x")

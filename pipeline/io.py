@@ -31,7 +31,7 @@ import yaml
 from pipeline.config import Config
 from pipeline.conflicts import Block
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid
-from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, conflict_rows, finish_post, link_rows, problem_rows, quarantine_row
+from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, finish_post, table_rows
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc
 from pipeline.site import SiteIndex
@@ -376,7 +376,8 @@ def read_report_inputs(out_dir: Path, columns: dict[str, list[str]]) -> tuple[di
     tables = {}
     for name, wanted in columns.items():
         path = out_dir / f"{name}.parquet"
-        tables[name] = pq.read_table(path, columns=wanted).to_pylist() if path.is_file() else []
+        # A file, or a folder of parts: the Dask engine writes each table as a partitioned dataset.
+        tables[name] = pq.read_table(path, columns=wanted).to_pylist() if path.exists() else []
     return report, tables
 
 
@@ -579,14 +580,9 @@ class Exporter:
                 final = claim_file_name(finished, names)
                 final = _claim_redirects(final, redirects)
             tally.add(doc, final)
-            writers["conflicts"].add(conflict_rows(doc))
-            writers["problems"].add(problem_rows(doc.source_path, doc.problems + (final.problems if final else ())))
-            if final is None:
-                writers["quarantine"].add([quarantine_row(doc)])
-                continue
-            writers["posts"].add([final.row])
-            writers["links"].add(link_rows(final))
-            if final.markdown is not None and final.file_name is not None:
+            for table, rows in table_rows(doc, final).items():
+                writers[table].add(rows)
+            if final is not None and final.markdown is not None and final.file_name is not None:
                 markdown.write(f"posts/{final.file_name}", final.markdown)
         markdown.close()
         for writer in writers.values():

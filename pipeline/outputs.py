@@ -441,6 +441,24 @@ def quarantine_row(doc: Doc) -> dict[str, Any]:
     }
 
 
+def table_rows(doc: Doc, final: FinalPost | None) -> dict[str, list[dict[str, Any]]]:
+    """The rows one input adds to each output table, by table name; both engines write these.
+
+    A cleaned post adds to posts, links, conflicts and problems; a quarantined input
+    (``final`` None) to quarantine, conflicts and problems.
+    """
+    rows = {
+        "conflicts": conflict_rows(doc),
+        "problems": problem_rows(doc.source_path, doc.problems + (final.problems if final else ())),
+    }
+    if final is None:
+        rows["quarantine"] = [quarantine_row(doc)]
+    else:
+        rows["posts"] = [final.row]
+        rows["links"] = link_rows(final)
+    return rows
+
+
 def conflict_rows(doc: Doc) -> list[dict[str, Any]]:
     """The conflicts.parquet rows of a post: one per conflict block."""
     return [{"source_path": doc.source_path, **asdict(block)} for block in doc.blocks]
