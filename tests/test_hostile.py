@@ -173,3 +173,17 @@ def test_output_validation_rejects_broken_posts(tmp_path: Path, change: dict[str
     pq.write_table(pa.Table.from_pylist(rows, schema=POSTS_SCHEMA), tmp_path / "bad.parquet")
     with pytest.raises(OutputInvalid, match=rule):
         validate_posts(tmp_path / "bad.parquet")
+
+
+def test_output_validation_rejects_a_wrong_schema(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipeline.errors import OutputInvalid
+    from pipeline.io import validate_posts
+
+    run_pipeline(Path(__file__).parent.parent / "raw", tmp_path / "out", load_config({}))
+    table = pq.read_table(tmp_path / "out" / "posts.parquet")
+    wrong = table.set_column(table.schema.get_field_index("wp_author_id"), "wp_author_id", table["wp_author_id"].cast(pa.string()))
+    pq.write_table(wrong, tmp_path / "bad.parquet")
+    with pytest.raises(OutputInvalid, match="schema differs from POSTS_SCHEMA"):
+        validate_posts(tmp_path / "bad.parquet")
