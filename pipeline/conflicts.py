@@ -29,7 +29,7 @@ _SEP: Final = "======="
 _CLOSE: Final = re.compile(r">{7}(?: (.*))?")
 # A marker after other text on its line (not at line start, so not a marker line).
 _KEY_LINE: Final = re.compile(r"[A-Za-z_][\w-]*:\s")
-_MIDLINE: Final = re.compile(r"(?<=.)(?:<{7}|>{7}|\|{7})(?: |$)", re.M)
+_MARKER_STRINGS: Final = ("<" * 7, ">" * 7, "|" * 7)
 _FM_DELIMITER: Final = re.compile(r"---\s*|\.\.\.\s*")
 # A WordPress export row starts with its post date glued to the post URL.
 _ROW_HINT: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
@@ -108,10 +108,24 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
 
 
 def _midline_marker_lines(text: str) -> list[int]:
-    # The lookbehind makes the regex try every position; most texts hold no marker at all.
-    if "<<<<<<<" not in text and ">>>>>>>" not in text and "|||||||" not in text:
-        return []
-    return [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE.finditer(text)]
+    """Line numbers of markers that stand after other text on their line.
+
+    A marker is seven ``<``, ``>`` or ``|`` followed by a space or the end of the line. Found
+    with ``str.find`` rather than a regex with a lookbehind, which the engine tries at every
+    position of every file (a tenth of the resolve stage's time).
+
+    >>> _midline_marker_lines("ok\\n<<<<<<< HEAD\\ntext >>>>>>> x\\nfoo|||||||\\n")
+    [3, 4]
+    """
+    positions = []
+    for marker in _MARKER_STRINGS:
+        start = text.find(marker, 1)
+        while start != -1:
+            after = start + len(marker)
+            if text[start - 1] != "\n" and (after == len(text) or text[after] in " \n"):
+                positions.append(start)
+            start = text.find(marker, start + 1)
+    return [text.count("\n", 0, position) + 1 for position in sorted(positions)]
 
 
 def _scan(lines: list[str], side: Side) -> tuple[list[str], list[Block]]:

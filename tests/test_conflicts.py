@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.conflicts import Resolution, Side, resolve_conflicts, sides_equivalent
@@ -340,3 +342,15 @@ def test_well_formed_blocks_resolve_keeping_every_outside_line(document: tuple[s
     again = resolve_conflicts(resolution.text, side)
     assert again.text == resolution.text
     assert again.blocks == ()
+
+
+_MIDLINE_REFERENCE = re.compile(r"(?<=.)(?:<{7}|>{7}|\|{7})(?: |$)", re.M)
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from(["<", ">", "|", " ", "\n", "a", "<" * 7, ">" * 7, "|" * 7, "=" * 7, "\r"]), max_size=30).map("".join))
+def test_midline_markers_are_found_as_the_reference_regex_finds_them(text: str) -> None:
+    from pipeline.conflicts import _midline_marker_lines
+
+    expected = [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE_REFERENCE.finditer(text)]
+    assert _midline_marker_lines(text) == expected
