@@ -18,7 +18,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(STAMP)
 
-# Runs the four stages through DVC on raw/ (dvc.yaml); outputs land in clean/.
+# Runs the four stages and the report through DVC on raw/ (dvc.yaml); outputs land in clean/
 run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 	@cat clean/report.json | head -12
