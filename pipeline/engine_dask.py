@@ -61,13 +61,13 @@ from pipeline.io import (
     PROBLEMS_SCHEMA,
     QUARANTINE_SCHEMA,
     AtomicDir,
-    _claim_redirects,  # the local Exporter's own claim and CSV helpers, so both engines share them
-    _csv,
-    _refused,
     check_post_rules,
+    claim_redirects,  # the local Exporter's own claim and CSV helpers, so both engines share them
     code_version,
+    csv_field,
     discover,
     read_doc,
+    refused_doc,
     write_metrics,
 )
 from pipeline.outputs import FinalPost, Tally, build_post, claim_file_name, finish_post, table_rows
@@ -168,13 +168,13 @@ def read_place_doc(raw: Place, relative: str, max_bytes: int) -> Doc:
     try:
         size = raw.fs.size(path)
         if size is not None and size > max_bytes:
-            return _refused(
+            return refused_doc(
                 relative,
                 problem("too_large", f"the file has {size} bytes, over resolve.max_bytes={max_bytes}; raise the limit if it is a real post"),
             )
         data = raw.fs.cat_file(path)
     except OSError as err:
-        return _refused(relative, problem("unreadable", f"cannot read the file ({err.strerror or err}); check its permissions"))
+        return refused_doc(relative, problem("unreadable", f"cannot read the file ({err.strerror or err}); check its permissions"))
     return read_bytes_doc(relative, data)
 
 
@@ -610,7 +610,7 @@ def _claims(per_part: list[list[tuple[int, FinalPost]]], total: int, partitions:
         if slot is None:
             continue
         part, view = slot
-        claimed = _claim_redirects(claim_file_name(view, names), redirects)
+        claimed = claim_redirects(claim_file_name(view, names), redirects)
         if claimed is not view:  # a colliding file name or old URL; its problems are the new ones
             decided[part][view.row["source_path"]] = claimed
     return decided, redirects
@@ -619,7 +619,7 @@ def _claims(per_part: list[list[tuple[int, FinalPost]]], total: int, partitions:
 def _write_run_files(job: Job, tally: Tally, redirects: dict[str, str], posts_rows: int, inputs: int) -> dict[str, Any]:
     """authors.parquet, redirects.csv and report.json, after the accounting and the posts rules hold."""
     _put(job.tmp, job.tmp.join("authors.parquet"), _parquet_bytes(tally.author_rows(), AUTHORS_SCHEMA, job.config.export.batch_size))
-    lines = ["old_path,new_path", *(f"{_csv(old)},{_csv(new)}" for old, new in sorted(redirects.items()))]
+    lines = ["old_path,new_path", *(f"{csv_field(old)},{csv_field(new)}" for old, new in sorted(redirects.items()))]
     _put(job.tmp, job.tmp.join("redirects.csv"), ("\n".join(lines) + "\n").encode("utf-8"))
     report = tally.report()
     if not report["accounting_ok"] or posts_rows != report["cleaned"] or report["inputs"] != inputs:

@@ -198,20 +198,25 @@ def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
         if path.is_symlink():
             target = path.resolve()
             if not target.is_relative_to(raw_dir.resolve()):
-                return _refused(relative, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
+                return refused_doc(relative, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
         size = path.stat().st_size
         if size > max_bytes:
-            return _refused(
+            return refused_doc(
                 relative,
                 problem("too_large", f"the file has {size} bytes, over resolve.max_bytes={max_bytes}; raise the limit if it is a real post"),
             )
         raw = path.read_bytes()
     except OSError as err:
-        return _refused(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
+        return refused_doc(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
     return Doc(source_path=relative, sha256=hashlib.sha256(raw).hexdigest(), raw=raw)
 
 
-def _refused(relative: str, reason: Problem) -> Doc:
+def refused_doc(relative: str, reason: Problem) -> Doc:
+    """The Doc of an input that was not read (too large, unreadable, a link outside): no bytes, one fatal problem.
+
+    >>> refused_doc("a.md", problem("unreadable")).fatal.code
+    'unreadable'
+    """
     return Doc(source_path=relative, sha256=hashlib.sha256(b"").hexdigest(), raw=b"", problems=(reason,))
 
 
@@ -579,7 +584,7 @@ class Exporter:
             final = None
             if finished is not None:
                 final = claim_file_name(finished, names)
-                final = _claim_redirects(final, redirects)
+                final = claim_redirects(final, redirects)
             tally.add(doc, final)
             for table, rows in table_rows(doc, final).items():
                 writers[table].add(rows)
@@ -592,7 +597,7 @@ class Exporter:
         authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, size)
         authors.add(tally.author_rows())
         authors.close()
-        lines = ["old_path,new_path", *(f"{_csv(old)},{_csv(new)}" for old, new in sorted(redirects.items()))]
+        lines = ["old_path,new_path", *(f"{csv_field(old)},{csv_field(new)}" for old, new in sorted(redirects.items()))]
         self.dir.write_text("redirects.csv", "\n".join(lines) + "\n")
         report = tally.report()
         if not report["accounting_ok"] or writers["posts"].count != report["cleaned"]:
@@ -637,7 +642,7 @@ def _in_windows(pairs: Iterator[tuple[Doc, Post | None]], finish_many: FinishMan
             yield doc, (next(finished) if post is not None else None)
 
 
-def _claim_redirects(post: FinalPost, taken: dict[str, str]) -> FinalPost:
+def claim_redirects(post: FinalPost, taken: dict[str, str]) -> FinalPost:
     """Keep the post's old URLs that no earlier post claimed; report the others."""
     kept = []
     lost = []
@@ -653,7 +658,12 @@ def _claim_redirects(post: FinalPost, taken: dict[str, str]) -> FinalPost:
     return replace(post, row=row, redirects=tuple(kept), problems=(*post.problems, conflict))
 
 
-def _csv(value: str) -> str:
+def csv_field(value: str) -> str:
+    """One field of redirects.csv, quoted as RFC 4180 wants when it holds a comma, quote or newline.
+
+    >>> csv_field("/2010/01/a.html"), csv_field("/a,b")
+    ('/2010/01/a.html', '"/a,b"')
+    """
     return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(c in value for c in ',"\n') else value
 
 

@@ -30,8 +30,8 @@ CODES: Final[dict[str, Code]] = {
     # discovery and reading
     "empty_file": Code("fatal", "The file is empty: there is nothing to clean."),
     "binary_file": Code("fatal", "The file holds NUL bytes: it is not a text post."),
-    "too_large": Code("fatal", "The file is larger than input.max_bytes."),
-    "line_too_long": Code("fatal", "A line is longer than input.max_line_chars."),
+    "too_large": Code("fatal", "The file is larger than resolve.max_bytes."),
+    "line_too_long": Code("fatal", "A line is longer than resolve.max_line_chars."),
     "symlink_outside": Code("fatal", "A symbolic link points outside the raw folder; it is not followed."),
     "internal_error": Code("fatal", "A stage raised an unexpected error on this file; it was quarantined and the run went on (a bug: report it)."),
     "unreadable": Code("fatal", "The file could not be read (permissions or I/O error)."),
