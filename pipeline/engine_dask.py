@@ -27,8 +27,6 @@ the Markdown files are byte-identical to the local engine's. See docs/DASK.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
@@ -40,7 +38,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -64,9 +61,11 @@ from pipeline.io import (
     check_post_rules,
     claim_redirects,  # the local Exporter's own claim and CSV helpers, so both engines share them
     code_version,
-    csv_field,
     discover,
+    json_text,
+    read_bytes_doc,
     read_doc,
+    redirects_csv,
     refused_doc,
     write_metrics,
 )
@@ -178,11 +177,6 @@ def read_place_doc(raw: Place, relative: str, max_bytes: int) -> Doc:
     return read_bytes_doc(relative, data)
 
 
-def read_bytes_doc(relative: str, data: bytes) -> Doc:
-    """A Doc of bytes read through fsspec, as ``io.read_doc`` makes it of a local file."""
-    return Doc(source_path=relative, sha256=hashlib.sha256(data).hexdigest(), raw=data)
-
-
 def _put(place: Place, path: str, data: bytes) -> None:
     """Write a whole file: readers never see half of it, and a retried task just overwrites it."""
     if place.local:
@@ -292,16 +286,10 @@ class Written:
     posts: int
 
 
-@cache
-def _code_version() -> str:
-    # Hashed once per process, close to when the package was imported: the code it runs.
-    return code_version()
-
-
 def _check_version(job: Job) -> None:
-    if _code_version() != job.version:
+    if code_version() != job.version:
         raise PipelineError(
-            f"Dask worker runs pipeline code {_code_version()[:12]}, the client {job.version[:12]}; install the same pipeline version on every worker"
+            f"Dask worker runs pipeline code {code_version()[:12]}, the client {job.version[:12]}; install the same pipeline version on every worker"
         )
 
 
@@ -440,7 +428,7 @@ def run_dask(
     with _client(config, client, raw.in_process or out.in_process) as dask:
         target = OutputDir(out)
         try:
-            job = Job(raw, target.tmp, config, _code_version(), uuid.uuid4().hex[:12])
+            job = Job(raw, target.tmp, config, code_version(), uuid.uuid4().hex[:12])
             report, tally = _run(dask, job, relatives, partition, progress, stats)
         except BaseException:
             target.abandon()
@@ -619,19 +607,13 @@ def _claims(per_part: list[list[tuple[int, FinalPost]]], total: int, partitions:
 def _write_run_files(job: Job, tally: Tally, redirects: dict[str, str], posts_rows: int, inputs: int) -> dict[str, Any]:
     """authors.parquet, redirects.csv and report.json, after the accounting and the posts rules hold."""
     _put(job.tmp, job.tmp.join("authors.parquet"), _parquet_bytes(tally.author_rows(), AUTHORS_SCHEMA, job.config.export.batch_size))
-    lines = ["old_path,new_path", *(f"{csv_field(old)},{csv_field(new)}" for old, new in sorted(redirects.items()))]
-    _put(job.tmp, job.tmp.join("redirects.csv"), ("\n".join(lines) + "\n").encode("utf-8"))
+    _put(job.tmp, job.tmp.join("redirects.csv"), redirects_csv(redirects).encode("utf-8"))
     report = tally.report()
     if not report["accounting_ok"] or posts_rows != report["cleaned"] or report["inputs"] != inputs:
         raise AccountingError(inputs, report["cleaned"], report["quarantined"])
     validate_dataset(job.tmp.child("posts.parquet"))
-    _put(job.tmp, job.tmp.join("report.json"), _report_json(report))
+    _put(job.tmp, job.tmp.join("report.json"), json_text(report).encode("utf-8"))
     return report
-
-
-def _report_json(report: dict[str, Any]) -> bytes:
-    # As io.write_json writes it, so report.json is byte-identical to the local engine's.
-    return (json.dumps(report, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
 
 
 def merge_tallies(parts: Sequence[Written], side: str) -> Tally:

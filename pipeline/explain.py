@@ -8,10 +8,10 @@ another post reads as broken (the diff says so).
 from __future__ import annotations
 
 import difflib
-import hashlib
 from dataclasses import asdict
 
 from pipeline.config import Config
+from pipeline.io import read_bytes_doc
 from pipeline.markdown import FrontMatterError, dump_markdown, split_front_matter
 from pipeline.outputs import build_post, finish_post
 from pipeline.record import Doc
@@ -57,7 +57,7 @@ def _row_table(row: WordPressRow) -> str:
 def explain_post(source_path: str, raw: bytes, config: Config) -> str:
     """The story of one raw post through resolve, decode, extract and export."""
     out: list[str] = [f"# {source_path} (side {config.resolve.side}, target {config.export.target})\n"]
-    doc = Doc(source_path=source_path, sha256=hashlib.sha256(raw).hexdigest(), raw=raw)
+    doc = read_bytes_doc(source_path, raw)
 
     doc = run_stage("resolve", doc, config)
     out.append("\n## resolve\n")
@@ -67,7 +67,6 @@ def explain_post(source_path: str, raw: bytes, config: Config) -> str:
         out.append(f"  block lines {block.start_line}-{block.end_line}: {block.region}, kept {block.side}, sides {side}\n")
 
     if not doc.fatal:
-        before = doc
         try:
             split = split_front_matter(doc.text)
             before_text = dump_markdown(split.front_matter, split.body) if split.front_matter is not None else split.body + "\n"
@@ -76,7 +75,6 @@ def explain_post(source_path: str, raw: bytes, config: Config) -> str:
         doc = run_stage("decode", doc, config)
         out.append("\n## decode (front matter read as YAML, then the named steps)\n")
         out.append(diff(before_text, _render(doc), "decode steps"))
-        del before
 
     if not doc.fatal:
         body_before = doc.body

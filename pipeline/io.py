@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, replace
-from functools import partial
+from functools import cache, partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
@@ -208,6 +208,11 @@ def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
         raw = path.read_bytes()
     except OSError as err:
         return refused_doc(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
+    return read_bytes_doc(relative, raw)
+
+
+def read_bytes_doc(relative: str, raw: bytes) -> Doc:
+    """The Doc of an input's bytes, however they were read (a local file, fsspec, explain)."""
     return Doc(source_path=relative, sha256=hashlib.sha256(raw).hexdigest(), raw=raw)
 
 
@@ -349,9 +354,7 @@ class TableWriter:
 def write_json_file(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_file(path, json_text(data))
 
 
 def write_text_file(path: Path, text: str) -> None:
@@ -396,8 +399,17 @@ def write_metrics(directory: Path, report: dict[str, Any], per_year: list[dict[s
     target.commit()
 
 
+def json_text(data: Any) -> str:
+    """JSON as every output file of the package writes it (report.json of both engines).
+
+    >>> json_text({"é": 1})
+    '{\\n  "é": 1\\n}\\n'
+    """
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(directory: AtomicDir, relative: str, data: Any) -> None:
-    directory.write_text(relative, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+    directory.write_text(relative, json_text(data))
 
 
 def doc_to_record(doc: Doc) -> dict[str, Any]:
@@ -597,8 +609,7 @@ class Exporter:
         authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, size)
         authors.add(tally.author_rows())
         authors.close()
-        lines = ["old_path,new_path", *(f"{csv_field(old)},{csv_field(new)}" for old, new in sorted(redirects.items()))]
-        self.dir.write_text("redirects.csv", "\n".join(lines) + "\n")
+        self.dir.write_text("redirects.csv", redirects_csv(redirects))
         report = tally.report()
         if not report["accounting_ok"] or writers["posts"].count != report["cleaned"]:
             self.dir.abandon()
@@ -658,6 +669,16 @@ def claim_redirects(post: FinalPost, taken: dict[str, str]) -> FinalPost:
     return replace(post, row=row, redirects=tuple(kept), problems=(*post.problems, conflict))
 
 
+def redirects_csv(redirects: dict[str, str]) -> str:
+    """redirects.csv: a header, then one ``old_path,new_path`` line per old URL, sorted.
+
+    >>> redirects_csv({"/2010/01/b.html": "/b/", "/2010/01/a.html": "/a/"})
+    'old_path,new_path\\n/2010/01/a.html,/a/\\n/2010/01/b.html,/b/\\n'
+    """
+    lines = ["old_path,new_path", *(f"{csv_field(old)},{csv_field(new)}" for old, new in sorted(redirects.items()))]
+    return "\n".join(lines) + "\n"
+
+
 def csv_field(value: str) -> str:
     """One field of redirects.csv, quoted as RFC 4180 wants when it holds a comma, quote or newline.
 
@@ -686,6 +707,7 @@ class DocWriter:
         self.dir.abandon()
 
 
+@cache  # once per process: the code it runs is the code it imported
 def code_version() -> str:
     """A hash of the package's source: a cache entry from other code is never reused."""
     digest = hashlib.sha256()

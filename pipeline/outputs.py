@@ -250,7 +250,8 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
             post,
             row={**post.row, "slug": slug, "url": url},
             front_matter={**post.front_matter, "slug": slug},
-            file_name=post.file_name.replace(post.row["slug"], slug, 1) if post.row["slug"] in post.file_name else post.file_name,
+            # The name ends with the slug (build_post); a replace() could hit the date part.
+            file_name=post.file_name.removesuffix(f"{post.row['slug']}.md") + f"{slug}.md",
         )
     body, links = rewrite_links(post.body, index)
     broken = [link.original_target for link in links if link.status == "broken"]

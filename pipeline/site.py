@@ -122,7 +122,8 @@ class SiteIndex:
 
     def settle(self) -> None:
         """Decide duplicates and build the link-lookup tables (after the last ``add``)."""
-        self.hosts = {h.casefold() for e in self.entries for h in e.hosts} | {h.casefold() for h in self.extra_hosts}
+        # Without "www.", as resolve() compares them, once per run rather than per link.
+        self.hosts = {h.casefold().removeprefix("www.") for h in (*(h for e in self.entries for h in e.hosts), *self.extra_hosts)}
         groups: dict[str, list[Entry]] = defaultdict(list)
         for entry in self.entries:
             if entry.dup_key is not None:
@@ -166,9 +167,6 @@ class SiteIndex:
                 self.entries[position] = entry
             taken.add(entry.url)
 
-    def url_of(self, source_path: str) -> str:
-        return self.urls[source_path]
-
     def aliases_of(self, entry_paths: Iterable[str], source_path: str) -> list[str]:
         """Old paths of a post and of the twins merged into it, without its own URL."""
         own = self.urls[source_path]
@@ -179,7 +177,7 @@ class SiteIndex:
         parts = urlsplit(target)
         if parts.scheme not in ("", "http", "https") or target.startswith("#"):
             return Link(target, None, "external", None)
-        if parts.netloc and parts.netloc.casefold().removeprefix("www.") not in {h.removeprefix("www.") for h in self.hosts}:
+        if parts.netloc and parts.netloc.casefold().removeprefix("www.") not in self.hosts:
             return Link(target, None, "external", None)
         path = parts.path
         if not path.startswith("/"):

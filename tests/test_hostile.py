@@ -187,3 +187,18 @@ def test_output_validation_rejects_a_wrong_schema(tmp_path: Path) -> None:
     pq.write_table(wrong, tmp_path / "bad.parquet")
     with pytest.raises(OutputInvalid, match="schema differs from POSTS_SCHEMA"):
         validate_posts(tmp_path / "bad.parquet")
+
+
+def test_a_renamed_slug_that_also_appears_in_the_date_keeps_the_date(tmp_path: Path) -> None:
+    """Two posts want /2010/01/04/01/: the second gets a new slug, and its Jekyll file name is
+    the date, then that slug (the old slug "01" also occurs inside "2010-01-04")."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, body in (("a.md", "First body."), ("b.md", "Second, different body.")):
+        (raw / name).write_text(f"---\ntitle: Same\ndate: 2010-01-04 10:00:00 +0100\nslug: '01'\n---\n{body}\n", encoding="utf-8")
+    run_pipeline(raw, tmp_path / "out", load_config({}))
+    rows = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["slug", "output_path"]).to_pylist()
+    assert len({r["slug"] for r in rows}) == 2
+    for row in rows:
+        assert row["output_path"] == f"posts/2010-01-04-{row['slug']}.md"
+        assert (tmp_path / "out" / row["output_path"]).is_file()
