@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +34,7 @@ from pipeline.conflicts import Block
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid
 from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, finish_post, table_rows
 from pipeline.problems import Problem, problem
-from pipeline.record import Change, Doc
+from pipeline.record import Change, Doc, slim_doc
 from pipeline.site import SiteIndex
 from pipeline.wordpress_row import Author, WordPressRow
 
@@ -314,13 +315,36 @@ class _FileWriter:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def warm_up_arrow() -> None:
-    """Build one Arrow array, which makes pyarrow import pandas (about 0.3 s).
+def keep_arrow_off_pandas() -> None:
+    """Let pyarrow find pandas absent on its first array, unless pandas is imported already.
 
-    ``pipeline run`` calls it while its workers clean the first posts and this process
-    would only wait, rather than at the first Parquet row group of the second pass.
+    On its first ``pa.array`` pyarrow tries ``import pandas`` (0.3 s of CPU, 350 modules) to
+    recognise pandas objects, which this package never hands it; a cached rerun spent a third
+    of its time there. While the name is blocked, pyarrow takes its own path for a machine
+    without pandas (both its Python and its C++ side ask once per process and remember the
+    answer); an explicit ``to_pandas()`` later still imports it, because pyarrow tries again
+    whenever pandas is required. Called once, when this module is imported.
     """
-    pa.array([0])
+    if "pandas" in sys.modules:
+        return
+    sys.meta_path.insert(0, _NoPandas)
+    try:
+        pa.lib._pandas_api.have_pandas  # noqa: B018  # the Python side asks here, once
+        pa.array([0])  # the C++ side asks on its first type inference, once
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
+class _NoPandas:
+    """An import finder that refuses pandas (see ``keep_arrow_off_pandas``)."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not imported for pyarrow's type checks", name=name)
+
+
+keep_arrow_off_pandas()
 
 
 class TableWriter:
@@ -541,6 +565,8 @@ class Exporter:
             post = build_post(doc, self.config, self.count)
         elif post is not None:
             post = replace(post, entry=replace(post.entry, order=self.count))
+        if post is not None:
+            doc = slim_doc(doc)
         self.count += 1
         if post is not None:
             self.index.add(post.entry)

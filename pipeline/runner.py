@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, RunParams
-from pipeline.io import DocWriter, Exporter, FinishMany, ResultCache, code_version, discover, read_doc, read_docs, warm_up_arrow
+from pipeline.io import DocWriter, Exporter, FinishMany, ResultCache, code_version, discover, read_doc, read_docs
 from pipeline.outputs import FinalPost, Post, build_post, finish_post
-from pipeline.record import Doc
+from pipeline.record import Doc, slim_doc
 from pipeline.site import SiteIndex
 from pipeline.stages import STAGES, run_stage
 from pipeline.vocabulary import needs_vocabulary, with_learned_categories
@@ -79,7 +79,8 @@ def clean_doc(doc: Doc, config: Config, cache: Cache | None = None) -> Done:
         return replace(hit, cached=True)
     for name in STAGE_NAMES:
         doc = run_stage(name, doc, config)
-    done = Done(doc, None if doc.fatal or needs_vocabulary(doc) else build_post(doc, config))
+    post = None if doc.fatal or needs_vocabulary(doc) else build_post(doc, config)
+    done = Done(doc if post is None else slim_doc(doc), post)
     if cache is not None:
         cache.store.put(key, done)
     return done
@@ -171,7 +172,8 @@ def _doc_of(done: Done) -> Doc:
 
 
 def _rebuild(doc: Doc, config: Config) -> Done:
-    return Done(doc, None if doc.fatal else build_post(doc, config))
+    post = None if doc.fatal else build_post(doc, config)
+    return Done(doc if post is None else slim_doc(doc), post)
 
 
 def worker_count(config: Config) -> int:
@@ -195,10 +197,7 @@ def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:
     # Windows of inputs keep memory flat: at most one window of results waits to be written.
     chunk = max(1, min(64, len(relatives) // (workers * 8)))
     for start in range(0, len(relatives), _WINDOW):
-        results = pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
-        if start == 0:
-            warm_up_arrow()  # the workers are busy; this process would only wait
-        yield from results
+        yield from pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
 
 
 _WINDOW = 4096

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,19 @@ def test_spilled_run_equals_a_run_held_in_memory(tmp_path: Path, monkeypatch: py
     assert not list((tmp_path / "spilled").rglob(".spill*"))
     run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
     assert _same_tree(tmp_path / "memory", tmp_path / "serial") == []
+
+
+def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Path) -> None:
+    """pyarrow would import pandas (0.3 s) on its first array; io.keep_arrow_off_pandas stops it."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.runner import run_pipeline\n"
+        f"run_pipeline(Path({str(RAW)!r}), Path({str(tmp_path / 'out')!r}), load_config({{'run': {{'workers': 1}}}}))\n"
+        "print('pandas' in sys.modules)\n"
+        "import pyarrow.parquet as pq\n"
+        f"print(len(pq.read_table({str(tmp_path / 'out' / 'posts.parquet')!r}).to_pandas()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "3"]
