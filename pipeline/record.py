@@ -51,8 +51,8 @@ def slim_doc(doc: Doc) -> Doc:
     """A built post's Doc without its texts, which its Post carries from here on.
 
     What follows needs only the Doc's path, blocks, problems, changes and row; dropping the
-    input bytes and the three texts makes each result a quarter of the size to pickle
-    between processes, into the spill file and into the cache.
+    input bytes and the three texts makes each result a third of the size to pickle
+    between processes, into the spill file and into the cache (archive: 20.0 -> 7.0 MB).
 
     >>> slim_doc(Doc("a.md", "0" * 64, b"raw", text="t", body="b", front_matter={})).raw
     b''
