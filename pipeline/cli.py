@@ -140,9 +140,12 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _dry_run(args, config)
     if args.command == "run":
         stats: dict[str, int] = {}
-        report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics)
+        notes: list[str] = []
+        report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes)
         if config.run.cache_dir:
-            _say(args, "info", f"cache: {stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}", **stats)
+            how = f"previous output patched, {stats['patched']} post(s) redone" if "patched" in stats else "; ".join(notes)
+            reused = f"{stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}"
+            _say(args, "info", f"cache: {reused}{f' ({how})' if how else ''}", **stats)
         return _finish(args, report, args.out)
     if args.command == "explain":
         print(explain_post(args.path.name, read_input(args.path), config), end="")
@@ -229,6 +232,7 @@ def _run_engine(
     progress: Callable[[int, int], None] | None = None,
     stats: dict[str, int] | None = None,
     metrics: Path | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """`pipeline run` on the configured engine; only the Dask engine reads and writes URLs."""
     if config.run.engine == "dask":
@@ -240,7 +244,7 @@ def _run_engine(
     for flag, value in (("--raw", args.raw), ("--out", out)):
         if "://" in str(value):
             raise ConfigError(flag, f"{value} is a URL, which only --engine dask reads; give a local folder or add --engine dask")
-    return run_pipeline(Path(args.raw), Path(out), config, progress, stats, metrics)
+    return run_pipeline(Path(args.raw), Path(out), config, progress, stats, metrics, notes)
 
 
 def _in(folder: Path | str, name: str) -> str:

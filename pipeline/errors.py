@@ -43,3 +43,12 @@ class OutputInvalid(PipelineError):
     def __init__(self, file: str, rule: str, examples: list[str]) -> None:
         super().__init__(f"{file}: {rule} ({', '.join(examples[:3])}); the previous output was left in place, report this as a bug")
         self.file, self.rule, self.examples = file, rule, examples
+
+
+class PatchRefused(PipelineError):
+    """A cached rerun cannot patch the previous output (``reason`` says why); the runner
+    catches it and does the whole second pass instead, so it never reaches the CLI."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

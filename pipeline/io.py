@@ -13,29 +13,32 @@ import os
 import pickle
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
 
+import numpy
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
 from pipeline.config import Config
 from pipeline.conflicts import Block
-from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid
-from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, finish_post, table_rows
+from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid, PatchRefused
+from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, finish_post, light_post, table_rows
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc, slim_doc
-from pipeline.site import SiteIndex
+from pipeline.site import Entry, SiteIndex
 from pipeline.wordpress_row import Author, WordPressRow
 
 _STR: Final = pa.string()
@@ -159,6 +162,14 @@ DOCS_SCHEMA: Final = pa.schema(
     ]
 )
 DOCS_FILE: Final = "docs.parquet"
+# The tables that get rows post by post, in the order a run writes them.
+PER_POST_TABLES: Final = {
+    "posts": POSTS_SCHEMA,
+    "links": LINKS_SCHEMA,
+    "conflicts": CONFLICTS_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA,
+    "problems": PROBLEMS_SCHEMA,
+}
 
 
 def load_params(path: Path) -> Any:
@@ -183,30 +194,34 @@ def discover(raw_dir: Path) -> list[str]:
     """Input files under ``raw_dir`` as sorted relative POSIX paths (dotfiles are not inputs)."""
     if not raw_dir.is_dir():
         raise InputError(str(raw_dir), "raw folder not found; pass --raw DIR")
-    found = []
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(raw_dir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if not name.startswith("."):
-                found.append((Path(dirpath) / name).relative_to(raw_dir).as_posix())
+        # One relative prefix per folder: a Path per file cost 30 µs, 0.3 s at 10,000 files.
+        folder = Path(dirpath).relative_to(raw_dir).as_posix()
+        prefix = "" if folder == "." else f"{folder}/"
+        found.extend(prefix + name for name in filenames if not name.startswith("."))
     return sorted(found)
 
 
 def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
     """Read one input as a Doc; an input that cannot be read becomes a Doc with a fatal problem."""
-    path = raw_dir / relative
+    path = os.path.join(raw_dir, relative)  # plain strings and one lstat: this runs for every input
     try:
-        if path.is_symlink():
-            target = path.resolve()
+        status = os.lstat(path)
+        size = status.st_size
+        if stat.S_ISLNK(status.st_mode):
+            target = Path(path).resolve()
             if not target.is_relative_to(raw_dir.resolve()):
                 return refused_doc(relative, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
-        size = path.stat().st_size
+            size = target.stat().st_size
         if size > max_bytes:
             return refused_doc(
                 relative,
                 problem("too_large", f"the file has {size} bytes, over resolve.max_bytes={max_bytes}; raise the limit if it is a real post"),
             )
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as err:
         return refused_doc(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
     return read_bytes_doc(relative, raw)
@@ -543,12 +558,15 @@ class Exporter:
     (duplicates, link targets), then streams the spilled posts back, finishes and writes
     them (second pass): posts/*.md, posts.parquet, links.parquet, redirects.csv,
     conflicts.parquet, quarantine.parquet, problems.parquet, authors.parquet, report.json.
-    It checks the accounting before renaming the folder into place.
+    It checks the accounting before renaming the folder into place. ``patch`` writes the
+    same outputs from a previous run's folder and the few posts that changed since.
+    With a ``RunLog``, what the next run needs to patch this one is logged as it goes.
     """
 
-    def __init__(self, out_dir: Path, config: Config, metrics_dir: Path | None = None) -> None:
+    def __init__(self, out_dir: Path, config: Config, metrics_dir: Path | None = None, log: RunLog | None = None) -> None:
         self.config = config
         self.metrics_dir = metrics_dir
+        self.log = log
         self.dir = AtomicDir(out_dir)
         self.index = SiteIndex(extra_hosts=tuple(config.export.site_hosts))
         self.kept: deque[tuple[Doc, Post | None]] = deque()
@@ -594,7 +612,10 @@ class Exporter:
         """End of the first pass: the index knows every post (duplicates, link targets)."""
         if not self.settled:
             self.spill.close()
+            entries = list(self.index.entries)  # settle() renames some; the log keeps them as built
             self.index.settle()
+            if self.log is not None:
+                self.log.begin(self.index.fingerprint(), entries)
             self.settled = True
         return self.index
 
@@ -606,24 +627,12 @@ class Exporter:
         self.settle()
         finish_many = finish_many or partial(_finish_serially, index=self.index, config=self.config)
         size = self.config.export.batch_size
-        writers = {
-            "posts": TableWriter(self.dir.path("posts.parquet"), POSTS_SCHEMA, size),
-            "links": TableWriter(self.dir.path("links.parquet"), LINKS_SCHEMA, size),
-            "conflicts": TableWriter(self.dir.path("conflicts.parquet"), CONFLICTS_SCHEMA, size),
-            "quarantine": TableWriter(self.dir.path("quarantine.parquet"), QUARANTINE_SCHEMA, size),
-            "problems": TableWriter(self.dir.path("problems.parquet"), PROBLEMS_SCHEMA, size),
-        }
+        writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, size) for name, schema in PER_POST_TABLES.items()}
         self.dir.path("posts").mkdir()
         markdown = _FileWriter(self.dir)
-        tally = Tally(side=self.config.resolve.side)
-        names: set[str] = set()
-        redirects: dict[str, str] = {}
+        claims = _Claims(self.config.resolve.side, self.log)
         for doc, finished in _in_windows(self._spilled(), finish_many):
-            final = None
-            if finished is not None:
-                final = claim_file_name(finished, names)
-                final = claim_redirects(final, redirects)
-            tally.add(doc, final)
+            final = claims.claim(doc, finished)
             for table, rows in table_rows(doc, final).items():
                 writers[table].add(rows)
             if final is not None and final.markdown is not None and final.file_name is not None:
@@ -631,30 +640,103 @@ class Exporter:
         markdown.close()
         for writer in writers.values():
             writer.close()
+        return self._complete(claims, writers["posts"].count)
+
+    def patch(self, previous: Path, items: Iterable[tuple[Doc, FinalPost | None, LogRecord | None]]) -> dict[str, Any]:
+        """The outputs from the ``previous`` run's folder, for a run that changed few posts.
+
+        ``items`` are every post of the run in order, finished (``finish_post``, before the
+        claims) and flagged fresh when it changed; the others must be what the previous run
+        finished (the caller checked it: same input, same index fingerprint). Fresh posts are
+        written; the others' Markdown files are hard links to the previous ones, and their
+        table rows are copied from the previous tables. Claims, counts and report are
+        redone over every post, so the outputs are byte-identical to a full run's.
+        """
+        self.settled = True
+        self.dir.path("posts").mkdir()
+        markdown = _FileWriter(self.dir)
+        claims = _Claims(self.config.resolve.side, self.log)
+        fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
+        order: list[str] = []
+        posts_before = os.path.join(previous, "posts")
+        posts_now = str(self.dir.path("posts"))
+        for doc, finished, logged in items:
+            final = claims.claim(doc, finished, logged)
+            is_fresh = logged is None
+            order.append(doc.source_path)
+            written = final is not None and final.markdown is not None and final.file_name is not None
+            if is_fresh:
+                for name in PER_POST_TABLES:
+                    fresh_rows[name][doc.source_path] = []
+                for table, rows in table_rows(doc, final).items():
+                    fresh_rows[table][doc.source_path] = rows
+                if written and final is not None and final.markdown is not None:
+                    markdown.write(f"posts/{final.file_name}", final.markdown)
+            elif written and final is not None and final.file_name is not None:
+                _link_or_copy(os.path.join(posts_before, final.file_name), os.path.join(posts_now, final.file_name))
+        markdown.close()
+        size = self.config.export.batch_size
+        counts = {
+            name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], order, size)
+            for name, schema in PER_POST_TABLES.items()
+        }
+        return self._complete(claims, counts["posts"])
+
+    def _complete(self, claims: _Claims, posts_written: int) -> dict[str, Any]:
+        """Everything after the per-post outputs: run-wide files, checks, the swap into place."""
+        self.spill.close()
         self.spill_path.unlink()
+        size = self.config.export.batch_size
         authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, size)
-        authors.add(tally.author_rows())
+        authors.add(claims.tally.author_rows())
         authors.close()
-        self.dir.write_text("redirects.csv", redirects_csv(redirects))
-        report = tally.report()
-        if not report["accounting_ok"] or writers["posts"].count != report["cleaned"]:
-            self.dir.abandon()
+        self.dir.write_text("redirects.csv", redirects_csv(claims.redirects))
+        report = claims.tally.report()
+        if not report["accounting_ok"] or posts_written != report["cleaned"]:
+            self.abandon()
             raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
         try:
             validate_posts(self.dir.path("posts.parquet"))
         except OutputInvalid:
-            self.dir.abandon()
+            self.abandon()
             raise
         write_json(self.dir, "report.json", report)
         self.dir.commit()
+        if self.log is not None:
+            self.log.commit(self.dir.final)
         if self.metrics_dir is not None:
-            write_metrics(self.metrics_dir, report, tally.per_year_rows())
+            write_metrics(self.metrics_dir, report, claims.tally.per_year_rows())
         return report
 
     def abandon(self) -> None:
         if not self.spill.closed:
             self.spill.close()
         self.dir.abandon()
+        if self.log is not None:
+            self.log.abandon()
+
+
+class _Claims:
+    """The run-wide decisions of the second pass, post by post in order: file names, old
+    URLs, counts; and the log of what each post was before them."""
+
+    def __init__(self, side: str, log: RunLog | None) -> None:
+        self.tally = Tally(side=side)
+        self.names: set[str] = set()
+        self.redirects: dict[str, str] = {}
+        self.log = log
+
+    def claim(self, doc: Doc, finished: FinalPost | None, logged: LogRecord | None = None) -> FinalPost | None:
+        """One post's claims and counts; ``logged``: its record in the previous run's log,
+        logged again as it is (it has lost its row, so it could not be made again)."""
+        final = None
+        if finished is not None:
+            final = claim_file_name(finished, self.names)
+            final = claim_redirects(final, self.redirects)
+        self.tally.add(doc, final)
+        if self.log is not None:
+            self.log.add(doc, finished) if logged is None else self.log.add_record(logged)
+        return final
 
 
 # Input bytes of the posts the first pass keeps in memory; beyond, posts go to the spill
@@ -772,6 +854,164 @@ class ResultCache:
         with tmp.open("wb") as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
+
+
+# A post in a run log: its Doc without texts or row, its row's category names, its light post.
+LogRecord = tuple[Doc, tuple[str, ...], FinalPost | None]
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What a cached run logged of itself, read back by the next run into the same folder."""
+
+    salt: str
+    fingerprint: str
+    entries: list[Entry]
+    records: list[LogRecord]
+
+
+class RunLog:
+    """The log a cached run keeps beside its cache, so that the next run can patch its output.
+
+    One pickle stream per output folder, under ``<cache>/runs/``: a header (the cache salt,
+    the index fingerprint and the entries as the first pass built them), then every post in
+    run order (its Doc without texts or row, its category names, its finished post with
+    only what claims and counts read: ``light_post``), then the
+    size, mtime and inode of every file of the output folder once it is in place. It is
+    written under a temporary name and renamed after the folder's swap, so a killed run
+    leaves none; a folder changed since (a file edited, added or removed) no longer matches
+    its log, and the next run does not patch it.
+    """
+
+    def __init__(self, cache_dir: Path, out_dir: Path, salt: str) -> None:
+        self.path = run_log_path(cache_dir, out_dir)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.salt = salt
+        self.handle = self.tmp.open("wb")
+
+    def begin(self, fingerprint: str, entries: list[Entry]) -> None:
+        pickle.dump({"salt": self.salt, "fingerprint": fingerprint, "entries": entries}, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def add(self, doc: Doc, finished: FinalPost | None) -> None:
+        # The row's category names are all a later run compares of it (a third of a Doc's size).
+        categories = doc.row.categories if doc.row is not None else ()
+        light = None if finished is None else light_post(finished)
+        self.add_record((replace(doc, row=None), categories, light))
+
+    def add_record(self, record: LogRecord) -> None:
+        pickle.dump(record, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def commit(self, out_dir: Path) -> None:
+        pickle.dump(_END, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(tree_stats(out_dir), self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self.handle.close()
+        self.tmp.replace(self.path)
+
+    def abandon(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+_END: Final = "end of posts"
+
+
+def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
+    """Where the run log of an output folder lives in a cache (one per folder)."""
+    return cache_dir / "runs" / f"{hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:32]}.pickle"
+
+
+def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
+    """The previous run's log for ``out_dir``, or None: no log, an unreadable one, or a folder
+    that changed since the log was written."""
+    path = run_log_path(cache_dir, out_dir)
+    records: list[LogRecord] = []
+    try:
+        with path.open("rb") as handle:
+            header = pickle.load(handle)  # our own file, written by RunLog
+            while (item := pickle.load(handle)) != _END:
+                records.append(item)
+            stats = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError):
+        return None
+    if not out_dir.is_dir() or stats != tree_stats(out_dir):
+        return None
+    return PreviousRun(header["salt"], header["fingerprint"], header["entries"], records)
+
+
+def tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Size, mtime and inode of every file under ``root``, by relative path."""
+    found: dict[str, tuple[int, int, int]] = {}
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                else:
+                    status = entry.stat(follow_symlinks=False)
+                    found[prefix + entry.name] = (status.st_size, status.st_mtime_ns, status.st_ino)
+    return found
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link to an unchanged output file (a copy where links are refused): the file is
+    never written again in place, so the previous folder and the new one may share it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        try:
+            shutil.copyfile(source, target)
+        except OSError as err:
+            raise PatchRefused(f"cannot reuse {source} ({err.strerror})") from None
+
+
+def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], order: list[str], batch_size: int) -> int:
+    """Write ``target``: the previous table with the rows of every post in ``fresh``
+    replaced by its fresh rows, in the run's post ``order`` (the previous run's too), in the
+    row groups a full run cuts (``TableWriter``: a group closes after the post that brings it
+    to ``batch_size`` rows). Unchanged rows are sliced, never copied row by row. Returns
+    the number of rows."""
+    try:
+        old = pq.read_table(previous)
+    except (OSError, pa.ArrowException) as err:
+        raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
+    if not old.schema.equals(schema):
+        raise PatchRefused(f"{previous.name} of the previous run has another schema")
+    ordered = pa.array(order, _STR)
+    if fresh:
+        old = old.filter(pc.invert(pc.is_in(old.column("source_path"), value_set=pa.array(sorted(fresh), _STR))))
+    old_positions = pc.index_in(old.column("source_path"), value_set=ordered)
+    if old_positions.null_count:
+        raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run")
+    positions = old_positions.to_numpy(zero_copy_only=False)
+    if len(positions) and (numpy.diff(positions) < 0).any():
+        raise PatchRefused(f"{previous.name} of the previous run is not in this run's post order")
+    pieces: list[pa.Table] = []
+    piece_positions: list[Any] = []
+    taken = 0
+    where = {path: i for i, path in enumerate(order)}
+    for path in sorted(fresh, key=where.__getitem__):
+        rows = fresh[path]
+        cut = int(numpy.searchsorted(positions, where[path]))
+        pieces += [old.slice(taken, cut - taken), pa.Table.from_pydict({n: [row.get(n) for row in rows] for n in schema.names}, schema=schema)]
+        piece_positions += [positions[taken:cut], numpy.full(len(rows), where[path])]
+        taken = cut
+    pieces.append(old.slice(taken))
+    piece_positions.append(positions[taken:])
+    table = pa.concat_tables(pieces)
+    positions = numpy.concatenate(piece_positions)
+    writer = pq.ParquetWriter(target, schema, compression="zstd")
+    start = 0
+    post_ends = [*(numpy.flatnonzero(numpy.diff(positions)) + 1).tolist(), len(positions)] if len(positions) else []
+    for end in post_ends:
+        if end - start >= batch_size or end == len(positions):
+            # One chunk per group, as TableWriter builds it: the page breaks depend on it.
+            writer.write_table(table.slice(start, end - start).combine_chunks())
+            start = end
+    writer.close()
+    return len(positions)
 
 
 @contextmanager

@@ -281,6 +281,27 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
     return FinalPost(row, post.file_name if written else None, markdown, tuple(problems), tuple(links), redirects, post.changes)
 
 
+def light_post(post: FinalPost) -> FinalPost:
+    """A finished post with only what the claims and the counts read: what a run log keeps.
+
+    Its row keeps ``LIGHT_ROW_KEYS``; its Markdown becomes "" (whether there is some is
+    counted). A run patched from a log copies the rest from the previous output's tables.
+
+    >>> post = FinalPost({"source_path": "a.md", "body": "long"}, "a.md", "---\\n---\\nlong\\n", (), (), ())
+    >>> light_post(post).row, light_post(post).markdown
+    ({'source_path': 'a.md'}, '')
+    """
+    row: dict[str, Any] = {key: post.row[key] for key in LIGHT_ROW_KEYS if key in post.row}
+    return replace(post, markdown=None if post.markdown is None else "", row=row)
+
+
+# The row fields that claim_file_name, claim_redirects and Tally read.
+LIGHT_ROW_KEYS: Final[tuple[str, ...]] = (
+    *("source_path", "output_path", "problems", "date_local", "wp_row_parse", "draft", "duplicate_of", "wp_author_id"),
+    *("wp_author_login", "wp_author_email", "wp_author_first_name", "wp_author_last_name", "wp_author_display_name"),
+)
+
+
 def _target_front_matter(base: dict[str, Any], aliases: list[str], draft: bool, lastmod: datetime | None, config: Config) -> dict[str, Any]:
     """The front matter in the shape the target site generator reads."""
     ordered: dict[str, Any] = {}

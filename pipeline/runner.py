@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, RunParams
-from pipeline.io import DocWriter, Exporter, FinishMany, ResultCache, code_version, discover, read_doc, read_docs
+from pipeline.errors import PatchRefused
+from pipeline.io import DocWriter, Exporter, FinishMany, LogRecord, ResultCache, RunLog, code_version, discover, read_doc, read_docs, read_run_log
 from pipeline.outputs import FinalPost, Post, build_post, finish_post
 from pipeline.record import Doc, slim_doc
 from pipeline.site import SiteIndex
@@ -114,14 +115,25 @@ def run_pipeline(
     progress: Progress | None = None,
     stats: dict[str, int] | None = None,
     metrics_dir: Path | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
 
     The per-post work runs in ``run.workers`` processes; results come back in input order
     and are written by this process, so the outputs are byte-identical to a serial run.
+    With a cache, a rerun first tries to patch the previous output (``patch_run``); when
+    it cannot, ``notes`` get the reason and the run goes on in full, reusing cached posts.
     """
     relatives = discover(raw_dir)
-    exporter = Exporter(out_dir, config, metrics_dir)
+    cache = Cache.open(config)
+    if cache is not None:
+        try:
+            return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir)
+        except PatchRefused as refused:
+            if notes is not None:
+                notes.append(f"whole second pass: {refused.reason}")
+    log = None if cache is None else RunLog(cache.store.directory, out_dir, cache.salt)
+    exporter = Exporter(out_dir, config, metrics_dir, log)
     try:
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
@@ -136,6 +148,88 @@ def run_pipeline(
         raise
     with _finisher(exporter.settle(), config, exporter.count) as finish_many:
         return exporter.finish(finish_many)
+
+
+def patch_run(
+    raw_dir: Path,
+    relatives: list[str],
+    out_dir: Path,
+    config: Config,
+    cache: Cache,
+    progress: Progress | None = None,
+    stats: dict[str, int] | None = None,
+    metrics_dir: Path | None = None,
+) -> dict[str, Any]:
+    """A rerun that reworks only the inputs that changed and patches the previous output.
+
+    Every input is read and hashed. The changed ones go through all stages and both passes
+    here, in this process; every other post keeps what the previous run made of it: its
+    Markdown file (linked), its table rows (copied), its logged claims and counts. That
+    holds only while a changed post cannot change another one, so it raises PatchRefused
+    unless: the previous run of this folder is logged and the folder is as it left it;
+    code and params are the same; no input was added or removed; at most an eighth
+    changed; no changed input went into or out of quarantine, or waits for the archive's
+    category names (``vocabulary``); the changed posts' category names, the settled site
+    index (``SiteIndex.fingerprint``) and the changed posts' wanted file names and old URLs
+    are what they were.
+    """
+    previous = read_run_log(cache.store.directory, out_dir)
+    if previous is None:
+        raise PatchRefused("no log of a previous run into this folder, or the folder changed since")
+    if previous.salt != cache.salt:
+        raise PatchRefused("the code or the params changed since the previous run")
+    position = {doc.source_path: i for i, (doc, _, _) in enumerate(previous.records)}
+    if sorted(position) != relatives:
+        raise PatchRefused("inputs were added or removed")
+    fresh: dict[str, Done] = {}
+    for count, relative in enumerate(relatives, start=1):
+        doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
+        old_doc, old_categories, old_final = previous.records[position[relative]]
+        if doc.sha256 != old_doc.sha256 or not doc.raw:  # an unread input has no bytes to compare
+            if len(fresh) >= max(1, len(relatives) // 8):
+                raise PatchRefused("more than an eighth of the inputs changed")
+            done = clean_doc(doc, config, cache)
+            if bool(done.doc.fatal) != (old_final is None):
+                raise PatchRefused(f"{relative} went into or out of quarantine")
+            if needs_vocabulary(done.doc) or needs_vocabulary(old_doc):
+                raise PatchRefused(f"{relative} waits for the archive's category names")
+            if set(done.doc.row.categories if done.doc.row else ()) != set(old_categories):
+                raise PatchRefused(f"{relative} changes the archive's category names")
+            fresh[relative] = done
+        if progress is not None:
+            progress(count, len(relatives))
+    posts = {
+        relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
+    }
+    entries = [posts[e.source_path].entry if e.source_path in posts else e for e in previous.entries]
+    index = SiteIndex(extra_hosts=tuple(config.export.site_hosts), entries=list(entries))
+    index.settle()
+    if index.fingerprint() != previous.fingerprint:
+        raise PatchRefused("a changed post changes the site index (title, slug, date, old URL, twin or link host)")
+
+    def items() -> Iterator[tuple[Doc, FinalPost | None, LogRecord | None]]:
+        for record in previous.records:
+            doc, _, light = record
+            if doc.source_path not in fresh:
+                yield doc, light, record
+                continue
+            finished = None if doc.source_path not in posts else finish_post(posts[doc.source_path], index, config)
+            if finished is not None and light is not None and (finished.file_name, finished.redirects) != (light.file_name, light.redirects):
+                raise PatchRefused(f"{doc.source_path} now wants another file name or other old URLs")
+            yield fresh[doc.source_path].doc, finished, None
+
+    log = RunLog(cache.store.directory, out_dir, cache.salt)
+    log.begin(previous.fingerprint, entries)
+    exporter = Exporter(out_dir, config, metrics_dir, log)
+    try:
+        report = exporter.patch(out_dir, items())
+    except BaseException:
+        exporter.abandon()
+        raise
+    if stats is not None:
+        stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
+        stats["patched"] = len(fresh)
+    return report
 
 
 @contextmanager

@@ -167,6 +167,27 @@ class SiteIndex:
                 self.entries[position] = entry
             taken.add(entry.url)
 
+    def fingerprint(self) -> str:
+        """A hash of everything ``finish_post`` reads from the settled index.
+
+        Two runs whose fingerprints are equal finish an unchanged post identically, so a
+        rerun may keep its previous output. A body edit leaves it equal; a changed title,
+        slug, date, old URL, twin or link host changes it.
+
+        >>> index = SiteIndex()
+        >>> index.add(Entry("a.md", 0, "velo", 2014, 7, "/2014/07/05/velo/", (), "k1", "V", ()))
+        >>> index.settle()
+        >>> body_edit = SiteIndex(entries=[replace(index.entries[0], dup_key="k2")])
+        >>> body_edit.settle()
+        >>> index.fingerprint() == body_edit.fingerprint()
+        True
+        """
+        # Dicts print in insertion order, which follows the entries' order: equal entries,
+        # equal text. Sets print in an order that changes from process to process: sorted.
+        by_slug = {slug: sorted(urls) for slug, urls in self.by_slug.items()}
+        state = (self.canonical, self.merged_paths, self.repaired_titles, self.renamed, self.urls, self.by_month, by_slug, sorted(self.hosts))
+        return hashlib.sha256(repr(state).encode()).hexdigest()
+
     def aliases_of(self, entry_paths: Iterable[str], source_path: str) -> list[str]:
         """Old paths of a post and of the twins merged into it, without its own URL."""
         own = self.urls[source_path]

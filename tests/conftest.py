@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ from pipeline.runner import run_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "transportsdufutur-blog" / "_posts"
 RAW = ROOT / "raw"
+
+
+def same_tree(left: Path, right: Path) -> list[str]:
+    """Relative paths whose bytes differ between two folders (or exist in only one)."""
+    left_files = {p.relative_to(left).as_posix() for p in left.rglob("*") if p.is_file()}
+    right_files = {p.relative_to(right).as_posix() for p in right.rglob("*") if p.is_file()}
+    differ = sorted(left_files ^ right_files)
+    differ += [f for f in sorted(left_files & right_files) if not filecmp.cmp(left / f, right / f, shallow=False)]
+    return differ
 
 
 def corpus_or_skip() -> Path:

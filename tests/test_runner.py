@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import filecmp
 import shutil
 import subprocess
 import sys
@@ -13,16 +12,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.errors import InputError
 from pipeline.runner import run_export, run_first_stage, run_middle_stage, run_pipeline
-from tests.conftest import RAW, corpus_or_skip
-
-
-def _same_tree(left: Path, right: Path) -> list[str]:
-    """Relative paths whose bytes differ between two folders (or exist in only one)."""
-    left_files = {p.relative_to(left).as_posix() for p in left.rglob("*") if p.is_file()}
-    right_files = {p.relative_to(right).as_posix() for p in right.rglob("*") if p.is_file()}
-    differ = sorted(left_files ^ right_files)
-    differ += [f for f in sorted(left_files & right_files) if not filecmp.cmp(left / f, right / f, shallow=False)]
-    return differ
+from tests.conftest import RAW, corpus_or_skip, same_tree
 
 
 def _staged(raw: Path, work: Path) -> Path:
@@ -38,14 +28,14 @@ def _staged(raw: Path, work: Path) -> Path:
 def test_staged_run_equals_one_process_run(tmp_path: Path, which: str) -> None:
     raw = RAW if which == "seeds" else corpus_or_skip()
     run_pipeline(raw, tmp_path / "run", load_config({}))
-    assert _same_tree(tmp_path / "run", _staged(raw, tmp_path / "staged")) == []
+    assert same_tree(tmp_path / "run", _staged(raw, tmp_path / "staged")) == []
 
 
 def test_two_runs_are_byte_identical(tmp_path: Path) -> None:
     raw = corpus_or_skip()
     for name in ("a", "b"):
         run_pipeline(raw, tmp_path / name, load_config({}))
-    assert _same_tree(tmp_path / "a", tmp_path / "b") == []
+    assert same_tree(tmp_path / "a", tmp_path / "b") == []
 
 
 def test_cleaned_markdown_is_a_fixed_point(tmp_path: Path) -> None:
@@ -53,7 +43,7 @@ def test_cleaned_markdown_is_a_fixed_point(tmp_path: Path) -> None:
     first = run_pipeline(raw, tmp_path / "first", load_config({}))
     second = run_pipeline(tmp_path / "first" / "posts", tmp_path / "second", load_config({}))
     assert second["cleaned"] == first["markdown_written"]
-    assert _same_tree(tmp_path / "first" / "posts", tmp_path / "second" / "posts") == []
+    assert same_tree(tmp_path / "first" / "posts", tmp_path / "second" / "posts") == []
 
 
 def test_seeds_are_cleaned_and_the_one_without_front_matter_is_derived(tmp_path: Path) -> None:
@@ -85,7 +75,7 @@ def test_parallel_run_equals_serial_run(tmp_path: Path, which: str) -> None:
     raw = RAW if which == "seeds" else corpus_or_skip()
     run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
     run_pipeline(raw, tmp_path / "parallel", load_config({"run": {"workers": 2}}))
-    assert _same_tree(tmp_path / "serial", tmp_path / "parallel") == []
+    assert same_tree(tmp_path / "serial", tmp_path / "parallel") == []
 
 
 def test_progress_is_reported_per_post_and_ends_at_the_total(tmp_path: Path) -> None:
@@ -103,14 +93,14 @@ def test_cached_rerun_after_one_change_equals_a_full_run(tmp_path: Path) -> None
     assert stats.get("cache_hits", 0) == 0
     run_pipeline(raw, tmp_path / "again", cached, stats=stats)
     assert stats["cache_hits"] == 3
-    assert _same_tree(tmp_path / "first", tmp_path / "again") == []
+    assert same_tree(tmp_path / "first", tmp_path / "again") == []
     changed = next(raw.glob("004_*"))
     changed.write_text(changed.read_text(encoding="utf-8") + "\nUne phrase de plus.\n", encoding="utf-8")
     stats.clear()
     run_pipeline(raw, tmp_path / "rerun", cached, stats=stats)
     assert stats["cache_hits"] == 2
     run_pipeline(raw, tmp_path / "full", load_config({}))
-    assert _same_tree(tmp_path / "rerun", tmp_path / "full") == []
+    assert same_tree(tmp_path / "rerun", tmp_path / "full") == []
 
 
 def test_cache_entries_depend_on_params(tmp_path: Path) -> None:
@@ -135,10 +125,10 @@ def test_spilled_run_equals_a_run_held_in_memory(tmp_path: Path, monkeypatch: py
     run_pipeline(raw, tmp_path / "memory", config)
     monkeypatch.setattr(pipeline.io, "KEEP_IN_MEMORY", 40_000)  # a few posts, then the spill file
     run_pipeline(raw, tmp_path / "spilled", config)
-    assert _same_tree(tmp_path / "memory", tmp_path / "spilled") == []
+    assert same_tree(tmp_path / "memory", tmp_path / "spilled") == []
     assert not list((tmp_path / "spilled").rglob(".spill*"))
     run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
-    assert _same_tree(tmp_path / "memory", tmp_path / "serial") == []
+    assert same_tree(tmp_path / "memory", tmp_path / "serial") == []
 
 
 def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Path) -> None:

@@ -1,0 +1,194 @@
+"""A cached rerun patches the previous output only when that gives a full run's bytes.
+
+Every test edits an archive after a cached run, reruns with the cache into the same folder,
+then runs from scratch into another folder and compares the two trees byte for byte. The
+edits that one post cannot make alone (a title, a removed file, a hand-edited output) must
+be refused, with their reason, and the run must still equal a fresh one.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import Config, load_config
+from pipeline.runner import run_pipeline
+from tests.conftest import corpus_or_skip, same_tree
+
+FRESH = load_config({})
+
+
+def _cached(tmp_path: Path) -> Config:
+    return load_config({"run": {"cache_dir": str(tmp_path / "cache")}})
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from benchmarks.synthetic import generate
+
+    raw = tmp_path_factory.mktemp("synthetic") / "raw"
+    generate(raw, 150, 11)
+    return raw
+
+
+def _rerun(raw: Path, tmp_path: Path, label: str) -> tuple[dict[str, int], list[str], list[str]]:
+    """A cached rerun into ``out``, then a fresh run: (stats, notes, files that differ)."""
+    stats: dict[str, int] = {}
+    notes: list[str] = []
+    run_pipeline(raw, tmp_path / "out", _cached(tmp_path), stats=stats, notes=notes)
+    run_pipeline(raw, tmp_path / f"fresh-{label}", FRESH)
+    return stats, notes, same_tree(tmp_path / "out", tmp_path / f"fresh-{label}")
+
+
+def _prepared(source: Path, tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    shutil.copytree(source, raw)
+    notes: list[str] = []
+    run_pipeline(raw, tmp_path / "out", _cached(tmp_path), notes=notes)
+    assert notes == ["whole second pass: no log of a previous run into this folder, or the folder changed since"]
+    return raw
+
+
+def _append(text: str) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+    return edit
+
+
+def _insert(sentence: str) -> Callable[[Path], None]:
+    """Add a paragraph at the top of the body: the trailing export row stays the last line."""
+
+    def edit(path: Path) -> None:
+        text = path.read_text(encoding="utf-8")
+        end = text.index("\n---\n", 4) + 5
+        path.write_text(f"{text[:end]}\n{sentence}\n{text[end:]}", encoding="utf-8")
+
+    return edit
+
+
+def _retitle(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^title: .*$", "title: Un titre tout neuf", text, count=1), encoding="utf-8")
+
+
+def _drop_export_row(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r'(?m)^"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d.*$', "", text), encoding="utf-8")
+
+
+def _redate(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^date: (\d{4})", lambda m: f"date: {int(m[1]) - 1}", text, count=1), encoding="utf-8")
+
+
+def test_nothing_changed_is_patched_and_rewrites_nothing(synthetic: Path, tmp_path: Path) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    before = (tmp_path / "out" / "posts").stat().st_ino, sorted(p.stat().st_ino for p in (tmp_path / "out" / "posts").iterdir())
+    stats, notes, differ = _rerun(raw, tmp_path, "same")
+    assert (stats, notes, differ) == ({"cache_hits": 150, "patched": 0}, [], [])
+    # The Markdown files are the previous ones, linked into the new folder, not written again.
+    assert sorted(p.stat().st_ino for p in (tmp_path / "out" / "posts").iterdir()) == before[1]
+
+
+@pytest.mark.parametrize("position", [0, 37, 149])
+def test_a_body_edit_is_patched_and_equals_a_full_run(synthetic: Path, tmp_path: Path, position: int) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    _insert("Une phrase de plus, sans lien.")(sorted(raw.iterdir())[position])
+    stats, notes, differ = _rerun(raw, tmp_path, "body")
+    assert (stats.get("patched"), notes, differ) == (1, [], [])
+
+
+def test_a_new_internal_link_is_patched_and_resolved(synthetic: Path, tmp_path: Path) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    posts = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["old_paths", "url", "duplicate_of"]).to_pylist()
+    target = next(post for post in posts[5:] if post["duplicate_of"] is None and post["old_paths"])
+    _insert(f"Voir aussi [ce billet](https://example.org{target['old_paths'][0]}).")(sorted(raw.iterdir())[80])
+    stats, notes, differ = _rerun(raw, tmp_path, "link")
+    assert (stats.get("patched"), notes, differ) == (1, [], [])
+    links = pq.read_table(tmp_path / "out" / "links.parquet").to_pylist()
+    assert any(link["new_target"] == target["url"] and link["source_path"] == sorted(raw.iterdir())[80].name for link in links)
+
+
+def test_successive_patches_stay_equal_to_full_runs(synthetic: Path, tmp_path: Path) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    for step, (position, edit) in enumerate([(3, _insert("Étape 0.")), (90, _retitle), (3, _insert("Étape 2.")), (110, _insert("Étape 3."))]):
+        edit(sorted(raw.iterdir())[position])
+        stats, notes, differ = _rerun(raw, tmp_path, f"step{step}")
+        assert (stats.get("patched"), notes, differ) == (1, [], []), step
+
+
+def test_a_removed_export_row_stays_local_and_is_patched(synthetic: Path, tmp_path: Path) -> None:
+    """Its author, status and dates change, but not its URL: the other posts are untouched."""
+    raw = _prepared(synthetic, tmp_path)
+    posts = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["source_path", "wp_row_parse"]).to_pylist()
+    edited = next(post["source_path"] for post in posts if post["wp_row_parse"] == "quoted_line_start")
+    _drop_export_row(raw / edited)
+    stats, notes, differ = _rerun(raw, tmp_path, "row")
+    assert (stats.get("patched"), notes, differ) == (1, [], [])
+    after = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["source_path", "wp_row_parse"]).to_pylist()
+    assert next(post["wp_row_parse"] for post in after if post["source_path"] == edited) == "none"
+
+
+def test_an_empty_draft_that_gets_text_is_refused_and_still_equals_a_full_run(synthetic: Path, tmp_path: Path) -> None:
+    """Published now, it claims redirects that later posts' claims depend on."""
+    raw = _prepared(synthetic, tmp_path)
+    posts = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["source_path", "problems"]).to_pylist()
+    _insert("Enfin du texte.")(raw / next(post["source_path"] for post in posts if "empty_post" in post["problems"]))
+    stats, notes, differ = _rerun(raw, tmp_path, "claims")
+    assert "patched" not in stats
+    assert len(notes) == 1 and "now wants another file name or other old URLs" in notes[0]
+    assert differ == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (_redate, "a changed post changes the site index (title, slug, date, old URL, twin or link host)"),
+        (Path.unlink, "inputs were added or removed"),
+        (lambda path: shutil.copy(path, path.with_name("2099-01-01-copie.md")), "inputs were added or removed"),
+        (lambda path: path.write_bytes(b"\xff\xfe\x00 not text"), "went into or out of quarantine"),
+    ],
+    ids=["date", "removed", "added", "quarantined"],
+)
+def test_an_edit_that_reaches_other_posts_is_refused_and_still_equals_a_full_run(
+    synthetic: Path, tmp_path: Path, edit: Callable[[Path], object], reason: str
+) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    edit(sorted(raw.iterdir())[42])
+    stats, notes, differ = _rerun(raw, tmp_path, "refused")
+    assert "patched" not in stats
+    assert len(notes) == 1 and reason in notes[0]
+    assert differ == []
+
+
+def test_a_hand_edited_output_is_not_patched_but_rebuilt(synthetic: Path, tmp_path: Path) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    _append("\nA hand edit in the output.\n")(next((tmp_path / "out" / "posts").iterdir()))
+    stats, notes, differ = _rerun(raw, tmp_path, "hand")
+    assert "patched" not in stats
+    assert notes == ["whole second pass: no log of a previous run into this folder, or the folder changed since"]
+    assert differ == []
+
+
+def test_other_params_are_not_patched(synthetic: Path, tmp_path: Path) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    theirs = load_config({"run": {"cache_dir": str(tmp_path / "cache")}, "resolve": {"side": "theirs"}})
+    notes: list[str] = []
+    run_pipeline(raw, tmp_path / "out", theirs, notes=notes)
+    assert notes == ["whole second pass: the code or the params changed since the previous run"]
+    run_pipeline(raw, tmp_path / "fresh", load_config({"resolve": {"side": "theirs"}}))
+    assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
+
+
+def test_a_body_edit_of_the_real_archive_is_patched(tmp_path: Path) -> None:
+    raw = _prepared(corpus_or_skip(), tmp_path)
+    edited = raw / "2011-09-08-les-transports-du-futur-resumons-nous-en-13-notes-de-synthese.md"
+    _insert("Une phrase de plus.")(edited)
+    stats, notes, differ = _rerun(raw, tmp_path, "corpus")
+    assert (stats.get("patched"), notes, differ) == (1, [], [])
