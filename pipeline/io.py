@@ -28,7 +28,6 @@ from typing import Any, Final
 
 import numpy
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
@@ -589,9 +588,11 @@ class Exporter:
         if post is not None:
             self.index.add(post.entry)
         # Once one post is spilled all later ones are, so that kept + spilled is input order.
-        if not self.spilled and self.kept_bytes + len(doc.raw) <= KEEP_IN_MEMORY:
+        # A built post's Doc has no bytes left (slim_doc): its body stands for its size.
+        size = len(doc.raw) + (len(post.body) if post is not None else 0)
+        if not self.spilled and self.kept_bytes + size <= KEEP_IN_MEMORY:
             self.kept.append((doc, post))
-            self.kept_bytes += len(doc.raw)
+            self.kept_bytes += size
             return
         pickle.dump((doc, post), self.spill, protocol=pickle.HIGHEST_PROTOCOL)
         self.spilled += 1
@@ -973,6 +974,8 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
     row groups a full run cuts (``TableWriter``: a group closes after the post that brings it
     to ``batch_size`` rows). Unchanged rows are sliced, never copied row by row. Returns
     the number of rows."""
+    import pyarrow.compute as pc  # 47 ms to import, and only a patched rerun needs it
+
     try:
         old = pq.read_table(previous)
     except (OSError, pa.ArrowException) as err:

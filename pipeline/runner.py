@@ -146,6 +146,8 @@ def run_pipeline(
     except BaseException:
         exporter.abandon()
         raise
+    if stats is not None:
+        stats["spilled"] = exporter.spilled
     with _finisher(exporter.settle(), config, exporter.count) as finish_many:
         return exporter.finish(finish_many)
 

@@ -124,7 +124,9 @@ def test_spilled_run_equals_a_run_held_in_memory(tmp_path: Path, monkeypatch: py
     config = load_config({"run": {"workers": 2}})
     run_pipeline(raw, tmp_path / "memory", config)
     monkeypatch.setattr(pipeline.io, "KEEP_IN_MEMORY", 40_000)  # a few posts, then the spill file
-    run_pipeline(raw, tmp_path / "spilled", config)
+    stats: dict[str, int] = {}
+    run_pipeline(raw, tmp_path / "spilled", config, stats=stats)
+    assert 150 < stats["spilled"] < 200
     assert same_tree(tmp_path / "memory", tmp_path / "spilled") == []
     assert not list((tmp_path / "spilled").rglob(".spill*"))
     run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
