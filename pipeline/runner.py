@@ -255,8 +255,8 @@ def _init_finisher(index: SiteIndex, config: Config) -> None:
     _worker_state.update(index=index, config=config)
 
 
-def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> list[FinalPost]:
-    return pool.map(_finish_in_worker, posts, chunksize=max(1, len(posts) // (workers * 4)))
+def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> Callable[[], list[FinalPost]]:
+    return pool.map_async(_finish_in_worker, posts, chunksize=max(1, len(posts) // (workers * 4))).get
 
 
 def _finish_in_worker(post: Post) -> FinalPost:
