@@ -93,7 +93,7 @@ Two caveats for this machine: the figures move by ±30% with the other work runn
 (the load average is recorded), and the result cache keys on the pipeline's source, so an edit
 of `pipeline/*.py` during a run empties the reruns' reuse (the run flags it).
 """
-_REUSED = re.compile(r"cache: (\d+)/(\d+) inputs reused")
+_REUSED = re.compile(r"cache: (\d+)/(\d+) inputs reused from \S+(?: \((.*)\))?$", re.MULTILINE)
 _ROW_HINT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
 
 
@@ -406,7 +406,8 @@ class Bench:
                 "changed (a line appended to its body) and `pipeline run` again into the same OUT and CACHE (rerun); then "
                 "a fresh full run on the changed input into an empty folder with an empty cache. The rerun's outputs must "
                 "be byte-identical to the fresh run's (every file of both trees compared). One run of each; the uncached "
-                "column is the median of the full runs above."
+                "column is the median of the full runs above. A rerun patches the previous output when no change can "
+                "reach another post (README, Running); the pipeline says so, or why not, in the column how."
                 if self.has_cache
                 else "This `pipeline run` has no `--cache`: the reruns simply run again into the same OUT. A full run into OUT; "
                 "the same run again, nothing changed; one input changed (a line appended to its body) and a rerun into "
@@ -415,15 +416,17 @@ class Bench:
             ),
             "",
             "| archive | full, uncached (s) | full, cold cache (s) | rerun, nothing changed (s) | rerun, 1 input changed (s) "
-            "| rerun / full | inputs reused (no change; 1 changed) | fresh run on changed input (s) | outputs identical | changed input |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| rerun / full | inputs reused (no change; 1 changed) | how the rerun went | fresh run on changed input (s) | outputs identical "
+            "| changed input |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for name, result in self.incremental_rows:
             reference, full, noop, rerun, fresh = (result[k].median("wall") for k in ("reference", "full", "noop", "rerun", "fresh"))
             same = "yes" if not result["differences"] else f"**no** ({len(result['differences'])} files differ)"
             reused = f"{_reused(result['noop'])}; {_reused(result['rerun'])}" + (" (**code changed meanwhile**)" if result["code_changed"] else "")
             lines.append(
-                f"| {name} | {reference:.2f} | {full:.2f} | {noop:.2f} | {rerun:.2f} | {rerun / full:.3f} | {reused} | {fresh:.2f} | {same} "
+                f"| {name} | {reference:.2f} | {full:.2f} | {noop:.2f} | {rerun:.2f} | {rerun / full:.3f} | {reused} | {_how(result['rerun'])} "
+                f"| {fresh:.2f} | {same} "
                 f"| `{result['changed']}` |"
             )
         lines.append("")
@@ -434,6 +437,12 @@ def _reused(series: Series) -> str:
     """What the pipeline said it took from its cache (``cache: N/M inputs reused``), or ``?``."""
     found = _REUSED.search(series.runs[-1].stderr + series.runs[-1].stdout) if series.runs else None
     return f"{found[1]}/{found[2]}" if found else "?"
+
+
+def _how(series: Series) -> str:
+    """How the pipeline said it reran (``previous output patched, ...`` or why not), or ``?``."""
+    found = _REUSED.search(series.runs[-1].stderr + series.runs[-1].stdout) if series.runs else None
+    return (found[3] or "-") if found else "?"
 
 
 def _code_fingerprint() -> str:

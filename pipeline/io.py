@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Final
 
@@ -530,25 +530,33 @@ def validate_posts(path: Path) -> None:
     schema = pq.read_schema(path)
     if not schema.equals(POSTS_SCHEMA):
         raise OutputInvalid(path.name, "schema differs from POSTS_SCHEMA", [f"{path}: schema differs from the documented one"])
-    check_post_rules(pq.read_table(path, columns=POST_RULE_COLUMNS).to_pylist(), path.name)
+    batches = pq.ParquetFile(path).iter_batches(batch_size=4096, columns=POST_RULE_COLUMNS)
+    check_post_rules(chain.from_iterable(batch.to_pylist() for batch in batches), path.name)
 
 
 POST_RULE_COLUMNS: Final = ["source_path", "title", "url", "tags", "duplicate_of"]
 
 
-def check_post_rules(rows: list[dict[str, Any]], name: str) -> None:
-    """The rules of ``validate_posts`` on rows of ``POST_RULE_COLUMNS`` (also used on a partitioned posts.parquet)."""
-    empty_titles = [r["source_path"] for r in rows if not r["title"].strip()]
-    if empty_titles:
-        raise OutputInvalid(name, "empty title", empty_titles)
+def check_post_rules(rows: Iterable[dict[str, Any]], name: str) -> None:
+    """The rules of ``validate_posts`` on rows of ``POST_RULE_COLUMNS`` (also used on a partitioned posts.parquet).
+
+    One pass over the rows, which may stream: only the URLs are kept, for the clash rule.
+    """
+    empty_titles: list[str] = []
+    clashes: list[str] = []
+    escaped: list[str] = []
     seen: dict[str, str] = {}
-    clashes = []
     for r in rows:
+        if not r["title"].strip():
+            empty_titles.append(r["source_path"])
         if r["duplicate_of"] is None and seen.setdefault(r["url"], r["source_path"]) != r["source_path"]:
             clashes.append(f"{r['url']} ({seen[r['url']]}, {r['source_path']})")
+        if any(_ESCAPED.search(t) for t in r["tags"]):
+            escaped.append(r["source_path"])
+    if empty_titles:
+        raise OutputInvalid(name, "empty title", empty_titles)
     if clashes:
         raise OutputInvalid(name, "two posts share a URL", clashes)
-    escaped = [r["source_path"] for r in rows if any(_ESCAPED.search(t) for t in r["tags"])]
     if escaped:
         raise OutputInvalid(name, "escaped unicode or Excel debris left in tags", escaped)
 
