@@ -19,7 +19,7 @@ from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
-from pipeline.io import compare_trees, load_params, read_input, scratch_dir, write_json_file
+from pipeline.io import compare_trees, forget_run_log, load_params, read_input, scratch_dir, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 
 EXAMPLES = {
@@ -170,6 +170,8 @@ def _dry_run(args: argparse.Namespace, config: Config) -> int:
         target = scratch / "out"
         if args.command == "run":
             report = _run_engine(args, config, target)
+            if config.run.cache_dir:
+                forget_run_log(Path(config.run.cache_dir), target)  # the scratch folder goes; its log would only litter the cache
             summary = f"would clean {report['cleaned']} and quarantine {report['quarantined']} of {report['inputs']} inputs"
         elif args.command == "resolve":
             summary = f"would write {run_first_stage(args.raw, target, config)} resolved posts"

@@ -953,6 +953,11 @@ def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
     return cache_dir / "runs" / f"{hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:32]}.pickle"
 
 
+def forget_run_log(cache_dir: Path, out_dir: Path) -> None:
+    """Remove the run log of an output folder that is about to go (a dry run's scratch folder)."""
+    run_log_path(cache_dir, out_dir).unlink(missing_ok=True)
+
+
 def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
     """The previous run's log for ``out_dir``, or None: no log, an unreadable one, or a folder
     that changed since the log was written."""

@@ -151,3 +151,16 @@ def test_json_logs_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main([*args, "-q"]) == 0
     quiet = capsys.readouterr()
     assert quiet.out == "" and quiet.err == ""
+
+
+def test_cached_reruns_say_whether_they_patched_and_dry_runs_leave_no_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS), "--cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    assert "cache: 0/3 inputs reused" in capsys.readouterr().err
+    assert main(args) == 0
+    assert f"cache: 3/3 inputs reused from {tmp_path / 'cache'} (previous output patched, 0 post(s) redone)" in capsys.readouterr().err
+    assert main([*args, "--side", "theirs"]) == 0
+    assert "(whole second pass: the code or the params changed since the previous run)" in capsys.readouterr().err
+    logs = sorted((tmp_path / "cache" / "runs").iterdir())
+    assert main([*args, "--dry-run"]) == 0
+    assert sorted((tmp_path / "cache" / "runs").iterdir()) == logs
