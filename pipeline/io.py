@@ -38,6 +38,7 @@ from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc, slim_doc
 from pipeline.site import Entry, SiteIndex
+from pipeline.vocabulary import needs_vocabulary
 from pipeline.wordpress_row import Author, WordPressRow
 
 _STR: Final = pa.string()
@@ -890,6 +891,9 @@ class ResultCache:
 
 # A post in a run log: its Doc without texts or row, its row's category names, its light post.
 LogRecord = tuple[Doc, tuple[str, ...], FinalPost | None]
+# What a later run reads of every post before it streams the records: source path, input
+# hash, quarantined, waiting for the archive's category names, its row's category names.
+LoggedPost = tuple[str, str, bool, bool, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -899,31 +903,51 @@ class PreviousRun:
     salt: str
     fingerprint: str
     entries: list[Entry]
-    records: list[LogRecord]
+    posts: list[LoggedPost]
+    records_path: Path
+    run_id: str
+
+    def records(self) -> Iterator[LogRecord]:
+        """The logged posts, in run order, streamed from the records file (never all in memory)."""
+        try:
+            with self.records_path.open("rb") as handle:
+                if pickle.load(handle) != self.run_id:  # our own file, written by RunLog
+                    raise PatchRefused("the run log's two files are of different runs")
+                for _ in self.posts:
+                    yield pickle.load(handle)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError) as err:
+            raise PatchRefused(f"the run log's records are unreadable ({err})") from None
 
 
 class RunLog:
     """The log a cached run keeps beside its cache, so that the next run can patch its output.
 
-    One pickle stream per output folder, under ``<cache>/runs/``: a header (the cache salt,
-    the index fingerprint and the entries as the first pass built them), then every post in
-    run order (its Doc without texts or row, its category names, its finished post with
-    only what claims and counts read: ``light_post``), then the
-    size, mtime and inode of every file of the output folder once it is in place. It is
-    written under a temporary name and renamed after the folder's swap, so a killed run
-    leaves none; a folder changed since (a file edited, added or removed) no longer matches
-    its log, and the next run does not patch it.
+    Two files per output folder, under ``<cache>/runs/``. The records file streams every
+    post in run order (its Doc without texts or row, its category names, its finished post
+    with only what claims and counts read: ``light_post``). The main file holds the cache
+    salt, the index fingerprint, the entries as the first pass built them, a short line per
+    post (``LoggedPost``) and the size, mtime and inode of every file of the output folder
+    once it is in place. Both are written under temporary names and renamed after the
+    folder's swap, the main file last; a random run id in both tells a mismatched pair. A
+    folder changed since (a file edited, added or removed) no longer matches its log, and
+    the next run does not patch it.
     """
 
     def __init__(self, cache_dir: Path, out_dir: Path, salt: str) -> None:
         self.path = run_log_path(cache_dir, out_dir)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records_path = self.path.with_suffix(".records")
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.records_tmp = self.records_path.with_name(f".{self.records_path.name}.{os.getpid()}.tmp")
         self.salt = salt
-        self.handle = self.tmp.open("wb")
+        self.run_id = os.urandom(8).hex()
+        self.header: dict[str, Any] = {}
+        self.posts: list[LoggedPost] = []
+        self.handle = self.records_tmp.open("wb")
+        pickle.dump(self.run_id, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def begin(self, fingerprint: str, entries: list[Entry]) -> None:
-        pickle.dump({"salt": self.salt, "fingerprint": fingerprint, "entries": entries}, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self.header = {"format": _LOG_FORMAT, "salt": self.salt, "fingerprint": fingerprint, "entries": entries, "run_id": self.run_id}
 
     def add(self, doc: Doc, finished: FinalPost | None) -> None:
         # The row's category names are all a later run compares of it (a third of a Doc's size).
@@ -932,20 +956,24 @@ class RunLog:
         self.add_record((replace(doc, row=None), categories, light))
 
     def add_record(self, record: LogRecord) -> None:
+        doc, categories, light = record
+        self.posts.append((doc.source_path, doc.sha256, light is None, needs_vocabulary(doc), categories))
         pickle.dump(record, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def commit(self, out_dir: Path) -> None:
-        pickle.dump(_END, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(tree_stats(out_dir), self.handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.handle.close()
+        self.records_tmp.replace(self.records_path)
+        with self.tmp.open("wb") as handle:
+            pickle.dump({**self.header, "posts": self.posts, "files": tree_stats(out_dir)}, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.tmp.replace(self.path)
 
     def abandon(self) -> None:
         self.handle.close()
+        self.records_tmp.unlink(missing_ok=True)
         self.tmp.unlink(missing_ok=True)
 
 
-_END: Final = "end of posts"
+_LOG_FORMAT: Final = 2
 
 
 def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
@@ -955,25 +983,25 @@ def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
 
 def forget_run_log(cache_dir: Path, out_dir: Path) -> None:
     """Remove the run log of an output folder that is about to go (a dry run's scratch folder)."""
-    run_log_path(cache_dir, out_dir).unlink(missing_ok=True)
+    path = run_log_path(cache_dir, out_dir)
+    path.unlink(missing_ok=True)
+    path.with_suffix(".records").unlink(missing_ok=True)
 
 
 def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
-    """The previous run's log for ``out_dir``, or None: no log, an unreadable one, or a folder
-    that changed since the log was written."""
+    """The previous run's log for ``out_dir``, or None: no log, an unreadable one, one of
+    another format, or a folder that changed since the log was written."""
     path = run_log_path(cache_dir, out_dir)
-    records: list[LogRecord] = []
     try:
         with path.open("rb") as handle:
             header = pickle.load(handle)  # our own file, written by RunLog
-            while (item := pickle.load(handle)) != _END:
-                records.append(item)
-            stats = pickle.load(handle)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError):
         return None
-    if not out_dir.is_dir() or stats != tree_stats(out_dir):
+    if not isinstance(header, dict) or header.get("format") != _LOG_FORMAT:
         return None
-    return PreviousRun(header["salt"], header["fingerprint"], header["entries"], records)
+    if not out_dir.is_dir() or header["files"] != tree_stats(out_dir):
+        return None
+    return PreviousRun(header["salt"], header["fingerprint"], header["entries"], header["posts"], path.with_suffix(".records"), header["run_id"])
 
 
 def tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
@@ -1007,50 +1035,98 @@ def _link_or_copy(source: str, target: str) -> None:
 def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], order: list[str], batch_size: int) -> int:
     """Write ``target``: the previous table with the rows of every post in ``fresh``
     replaced by its fresh rows, in the run's post ``order`` (the previous run's too), in the
-    row groups a full run cuts (``TableWriter``: a group closes after the post that brings it
-    to ``batch_size`` rows). Unchanged rows are sliced, never copied row by row. Returns
-    the number of rows."""
+    row groups a full run cuts. The previous table streams through one row group at a time
+    (a full run's groups end where a post ends); unchanged rows are sliced, never copied
+    row by row. Returns the number of rows."""
     import pyarrow.compute as pc  # 47 ms to import, and only a patched rerun needs it
 
     try:
-        old = pq.read_table(previous)
+        source = pq.ParquetFile(previous)
     except (OSError, pa.ArrowException) as err:
         raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
-    if not old.schema.equals(schema):
+    if not source.schema_arrow.equals(schema):
         raise PatchRefused(f"{previous.name} of the previous run has another schema")
     ordered = pa.array(order, _STR)
-    if fresh:
-        old = old.filter(pc.invert(pc.is_in(old.column("source_path"), value_set=pa.array(sorted(fresh), _STR))))
-    old_positions = pc.index_in(old.column("source_path"), value_set=ordered)
-    if old_positions.null_count:
-        raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run")
-    positions = old_positions.to_numpy(zero_copy_only=False)
-    if len(positions) and (numpy.diff(positions) < 0).any():
-        raise PatchRefused(f"{previous.name} of the previous run is not in this run's post order")
-    pieces: list[pa.Table] = []
-    piece_positions: list[Any] = []
-    taken = 0
+    replaced = pa.array(sorted(fresh), _STR)
     where = {path: i for i, path in enumerate(order)}
-    for path in sorted(fresh, key=where.__getitem__):
+    waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
+
+    def rows_of(path: str) -> tuple[pa.Table, Any]:
         rows = fresh[path]
-        cut = int(numpy.searchsorted(positions, where[path]))
-        pieces += [old.slice(taken, cut - taken), pa.Table.from_pydict({n: [row.get(n) for row in rows] for n in schema.names}, schema=schema)]
-        piece_positions += [positions[taken:cut], numpy.full(len(rows), where[path])]
-        taken = cut
-    pieces.append(old.slice(taken))
-    piece_positions.append(positions[taken:])
-    table = pa.concat_tables(pieces)
-    positions = numpy.concatenate(piece_positions)
-    writer = pq.ParquetWriter(target, schema, compression="zstd")
-    start = 0
-    post_ends = [*(numpy.flatnonzero(numpy.diff(positions)) + 1).tolist(), len(positions)] if len(positions) else []
-    for end in post_ends:
-        if end - start >= batch_size or end == len(positions):
-            # One chunk per group, as TableWriter builds it: the page breaks depend on it.
-            writer.write_table(table.slice(start, end - start).combine_chunks())
-            start = end
-    writer.close()
-    return len(positions)
+        table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+        return table, numpy.full(len(rows), where[path])
+
+    groups = _RowGroups(pq.ParquetWriter(target, schema, compression="zstd"), batch_size)
+    try:
+        for number in range(source.num_row_groups):
+            old = source.read_row_group(number)
+            if fresh:
+                old = old.filter(pc.invert(pc.is_in(old.column("source_path"), value_set=replaced)))
+            if not old.num_rows:
+                continue
+            found = pc.index_in(old.column("source_path"), value_set=ordered)
+            if found.null_count:
+                raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run")
+            positions = found.to_numpy(zero_copy_only=False)
+            if (numpy.diff(positions) < 0).any() or (groups.last is not None and positions[0] < groups.last):
+                raise PatchRefused(f"{previous.name} of the previous run is not in this run's post order")
+            taken = 0
+            while waiting and where[waiting[0]] < positions[-1]:
+                cut = int(numpy.searchsorted(positions, where[waiting[0]]))
+                groups.add(old.slice(taken, cut - taken), positions[taken:cut])
+                groups.add(*rows_of(waiting.pop(0)))
+                taken = cut
+            groups.add(old.slice(taken), positions[taken:])
+        for path in waiting:
+            groups.add(*rows_of(path))
+    finally:
+        written = groups.close()
+    return written
+
+
+class _RowGroups:
+    """Rows, whole posts at a time, cut into the row groups ``TableWriter`` makes: a group
+    closes after the post that brings it to ``batch_size`` rows."""
+
+    def __init__(self, writer: pq.ParquetWriter, batch_size: int) -> None:
+        self.writer = writer
+        self.batch_size = batch_size
+        self.tables: list[pa.Table] = []
+        self.positions: list[Any] = []
+        self.rows = 0
+        self.written = 0
+        self.last: int | None = None
+
+    def add(self, table: pa.Table, positions: Any) -> None:
+        if not table.num_rows:
+            return
+        self.tables.append(table)
+        self.positions.append(positions)
+        self.rows += table.num_rows
+        self.last = int(positions[-1])
+        if self.rows < self.batch_size:
+            return
+        pending = pa.concat_tables(self.tables)
+        ends = [*(numpy.flatnonzero(numpy.diff(numpy.concatenate(self.positions))) + 1).tolist(), self.rows]
+        start = 0
+        for end in ends:
+            if end - start >= self.batch_size:
+                self._write(pending.slice(start, end - start))
+                start = end
+        self.tables = [pending.slice(start)] if start < self.rows else []
+        self.positions = [numpy.concatenate(self.positions)[start:]] if start < self.rows else []
+        self.rows -= start
+
+    def _write(self, table: pa.Table) -> None:
+        # One chunk per group, as TableWriter builds it: the page breaks depend on it.
+        self.writer.write_table(table.combine_chunks())
+        self.written += table.num_rows
+
+    def close(self) -> int:
+        if self.rows:
+            self._write(pa.concat_tables(self.tables))
+        self.writer.close()
+        return self.written
 
 
 @contextmanager

@@ -180,20 +180,20 @@ def patch_run(
         raise PatchRefused("no log of a previous run into this folder, or the folder changed since")
     if previous.salt != cache.salt:
         raise PatchRefused("the code or the params changed since the previous run")
-    position = {doc.source_path: i for i, (doc, _, _) in enumerate(previous.records)}
+    position = {post[0]: i for i, post in enumerate(previous.posts)}
     if sorted(position) != relatives:
         raise PatchRefused("inputs were added or removed")
     fresh: dict[str, Done] = {}
     for count, relative in enumerate(relatives, start=1):
         doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
-        old_doc, old_categories, old_final = previous.records[position[relative]]
-        if doc.sha256 != old_doc.sha256 or not doc.raw:  # an unread input has no bytes to compare
+        _, old_sha256, old_quarantined, old_held, old_categories = previous.posts[position[relative]]
+        if doc.sha256 != old_sha256 or not doc.raw:  # an unread input has no bytes to compare
             if len(fresh) >= max(1, len(relatives) // 8):
                 raise PatchRefused("more than an eighth of the inputs changed")
             done = clean_doc(doc, config, cache)
-            if bool(done.doc.fatal) != (old_final is None):
+            if bool(done.doc.fatal) != old_quarantined:
                 raise PatchRefused(f"{relative} went into or out of quarantine")
-            if needs_vocabulary(done.doc) or needs_vocabulary(old_doc):
+            if needs_vocabulary(done.doc) or old_held:
                 raise PatchRefused(f"{relative} waits for the archive's category names")
             if set(done.doc.row.categories if done.doc.row else ()) != set(old_categories):
                 raise PatchRefused(f"{relative} changes the archive's category names")
@@ -210,7 +210,7 @@ def patch_run(
         raise PatchRefused("a changed post changes the site index (title, slug, date, old URL, twin or link host)")
 
     def items() -> Iterator[tuple[Doc, FinalPost | None, LogRecord | None]]:
-        for record in previous.records:
+        for record in previous.records():
             doc, _, light = record
             if doc.source_path not in fresh:
                 yield doc, light, record

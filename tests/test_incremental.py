@@ -192,3 +192,21 @@ def test_a_body_edit_of_the_real_archive_is_patched(tmp_path: Path) -> None:
     _insert("Une phrase de plus.")(edited)
     stats, notes, differ = _rerun(raw, tmp_path, "corpus")
     assert (stats.get("patched"), notes, differ) == (1, [], [])
+
+
+def test_row_groups_of_a_patch_are_cut_where_a_full_run_cuts_them(synthetic: Path, tmp_path: Path) -> None:
+    """Row groups of 7 rows: many groups per table, fresh posts at the start, middle and end."""
+    small = {"export": {"batch_size": 7}}
+    cached = load_config({**small, "run": {"cache_dir": str(tmp_path / "cache")}})
+    raw = tmp_path / "raw"
+    shutil.copytree(synthetic, raw)
+    run_pipeline(raw, tmp_path / "out", cached)
+    for step, positions in enumerate([(0,), (75, 149), (1, 2, 148)]):
+        for position in positions:
+            _insert(f"Étape {step}.")(sorted(raw.iterdir())[position])
+        stats: dict[str, int] = {}
+        run_pipeline(raw, tmp_path / "out", cached, stats=stats)
+        run_pipeline(raw, tmp_path / f"fresh{step}", load_config(small))
+        assert stats.get("patched") == len(positions)
+        assert same_tree(tmp_path / "out", tmp_path / f"fresh{step}") == [], step
+    assert pq.ParquetFile(tmp_path / "out" / "posts.parquet").num_row_groups > 10
