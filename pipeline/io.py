@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy
 import pyarrow as pa
@@ -901,33 +901,41 @@ class PreviousRun:
     """What a cached run logged of itself, read back by the next run into the same folder."""
 
     salt: str
-    fingerprint: str
-    entries: list[Entry]
     posts: list[LoggedPost]
     records_path: Path
     run_id: str
 
+    def index(self) -> tuple[str, list[Entry]]:
+        """The index fingerprint and the entries as the first pass built them."""
+        return cast(tuple[str, list[Entry]], next(self._items()))
+
     def records(self) -> Iterator[LogRecord]:
         """The logged posts, in run order, streamed from the records file (never all in memory)."""
+        items = self._items()
+        next(items)
+        for _ in self.posts:
+            yield cast(LogRecord, next(items))
+
+    def _items(self) -> Iterator[Any]:
         try:
             with self.records_path.open("rb") as handle:
                 if pickle.load(handle) != self.run_id:  # our own file, written by RunLog
                     raise PatchRefused("the run log's two files are of different runs")
-                for _ in self.posts:
+                while True:
                     yield pickle.load(handle)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError) as err:
-            raise PatchRefused(f"the run log's records are unreadable ({err})") from None
+            raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
 
 
 class RunLog:
     """The log a cached run keeps beside its cache, so that the next run can patch its output.
 
-    Two files per output folder, under ``<cache>/runs/``. The records file streams every
-    post in run order (its Doc without texts or row, its category names, its finished post
-    with only what claims and counts read: ``light_post``). The main file holds the cache
-    salt, the index fingerprint, the entries as the first pass built them, a short line per
-    post (``LoggedPost``) and the size, mtime and inode of every file of the output folder
-    once it is in place. Both are written under temporary names and renamed after the
+    Two files per output folder, under ``<cache>/runs/``. The records file holds the index
+    fingerprint and the entries as the first pass built them, then streams every post in
+    run order (its Doc without texts or row, its category names, its finished post with
+    only what claims and counts read: ``light_post``). The main file holds the cache salt,
+    a short line per post (``LoggedPost``) and the size, mtime and inode of every file of
+    the output folder once it is in place. Both are written under temporary names and renamed after the
     folder's swap, the main file last; a random run id in both tells a mismatched pair. A
     folder changed since (a file edited, added or removed) no longer matches its log, and
     the next run does not patch it.
@@ -941,13 +949,13 @@ class RunLog:
         self.records_tmp = self.records_path.with_name(f".{self.records_path.name}.{os.getpid()}.tmp")
         self.salt = salt
         self.run_id = os.urandom(8).hex()
-        self.header: dict[str, Any] = {}
         self.posts: list[LoggedPost] = []
         self.handle = self.records_tmp.open("wb")
         pickle.dump(self.run_id, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def begin(self, fingerprint: str, entries: list[Entry]) -> None:
-        self.header = {"format": _LOG_FORMAT, "salt": self.salt, "fingerprint": fingerprint, "entries": entries, "run_id": self.run_id}
+        # Into the records file at once: held until the end, the entries would weigh a kilobyte a post.
+        pickle.dump((fingerprint, entries), self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, doc: Doc, finished: FinalPost | None) -> None:
         # The row's category names are all a later run compares of it (a third of a Doc's size).
@@ -963,8 +971,9 @@ class RunLog:
     def commit(self, out_dir: Path) -> None:
         self.handle.close()
         self.records_tmp.replace(self.records_path)
+        header = {"format": _LOG_FORMAT, "salt": self.salt, "run_id": self.run_id, "posts": self.posts, "files": tree_stats(out_dir)}
         with self.tmp.open("wb") as handle:
-            pickle.dump({**self.header, "posts": self.posts, "files": tree_stats(out_dir)}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.tmp.replace(self.path)
 
     def abandon(self) -> None:
@@ -1001,7 +1010,7 @@ def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
         return None
     if not out_dir.is_dir() or header["files"] != tree_stats(out_dir):
         return None
-    return PreviousRun(header["salt"], header["fingerprint"], header["entries"], header["posts"], path.with_suffix(".records"), header["run_id"])
+    return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"])
 
 
 def tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
@@ -1046,7 +1055,6 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
         raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
     if not source.schema_arrow.equals(schema):
         raise PatchRefused(f"{previous.name} of the previous run has another schema")
-    ordered = pa.array(order, _STR)
     replaced = pa.array(sorted(fresh), _STR)
     where = {path: i for i, path in enumerate(order)}
     waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
@@ -1064,10 +1072,10 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
                 old = old.filter(pc.invert(pc.is_in(old.column("source_path"), value_set=replaced)))
             if not old.num_rows:
                 continue
-            found = pc.index_in(old.column("source_path"), value_set=ordered)
-            if found.null_count:
-                raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run")
-            positions = found.to_numpy(zero_copy_only=False)
+            try:  # a dict, not pc.index_in: that rebuilds its hash of every path on each call
+                positions = numpy.fromiter((where[path] for path in old.column("source_path").to_pylist()), numpy.int64, old.num_rows)
+            except KeyError:
+                raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run") from None
             if (numpy.diff(positions) < 0).any() or (groups.last is not None and positions[0] < groups.last):
                 raise PatchRefused(f"{previous.name} of the previous run is not in this run's post order")
             taken = 0

@@ -203,10 +203,11 @@ def patch_run(
     posts = {
         relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
     }
-    entries = [posts[e.source_path].entry if e.source_path in posts else e for e in previous.entries]
+    fingerprint, logged_entries = previous.index()
+    entries = [posts[e.source_path].entry if e.source_path in posts else e for e in logged_entries]
     index = SiteIndex(extra_hosts=tuple(config.export.site_hosts), entries=list(entries))
     index.settle()
-    if index.fingerprint() != previous.fingerprint:
+    if index.fingerprint() != fingerprint:
         raise PatchRefused("a changed post changes the site index (title, slug, date, old URL, twin or link host)")
 
     def items() -> Iterator[tuple[Doc, FinalPost | None, LogRecord | None]]:
@@ -221,7 +222,7 @@ def patch_run(
             yield fresh[doc.source_path].doc, finished, None
 
     log = RunLog(cache.store.directory, out_dir, cache.salt)
-    log.begin(previous.fingerprint, entries)
+    log.begin(fingerprint, entries)
     exporter = Exporter(out_dir, config, metrics_dir, log)
     try:
         report = exporter.patch(out_dir, items())
