@@ -208,7 +208,7 @@ def patch_run(
     index = SiteIndex(extra_hosts=tuple(config.export.site_hosts), entries=list(entries))
     index.settle()
     if index.fingerprint() != fingerprint:
-        raise PatchRefused("a changed post changes the site index (title, slug, date, old URL, twin or link host)")
+        raise PatchRefused("a changed post changes the site index (slug, date, old URL, twin or link host)")
 
     def items() -> Iterator[tuple[Doc, FinalPost | None, LogRecord | None]]:
         for record in previous.records():

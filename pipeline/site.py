@@ -174,7 +174,7 @@ class SiteIndex:
         """A hash of everything ``finish_post`` reads from the settled index.
 
         Two runs whose fingerprints are equal finish an unchanged post identically, so a
-        rerun may keep its previous output. A body edit leaves it equal; a changed title,
+        rerun may keep its previous output. A body or title edit leaves it equal; a changed
         slug, date, old URL, twin or link host changes it.
 
         >>> index = SiteIndex()

@@ -149,7 +149,7 @@ def test_an_empty_draft_that_gets_text_is_refused_and_still_equals_a_full_run(sy
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (_redate, "a changed post changes the site index (title, slug, date, old URL, twin or link host)"),
+        (_redate, "a changed post changes the site index (slug, date, old URL, twin or link host)"),
         (Path.unlink, "inputs were added or removed"),
         (lambda path: shutil.copy(path, path.with_name("2099-01-01-copie.md")), "inputs were added or removed"),
         (lambda path: path.write_bytes(b"\xff\xfe\x00 not text"), "went into or out of quarantine"),
