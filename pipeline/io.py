@@ -850,11 +850,16 @@ class DocWriter:
 
 @cache  # once per process: the code it runs is the code it imported
 def code_version() -> str:
-    """A hash of the package's source: a cache entry from other code is never reused."""
+    """A hash of the package's source and of the libraries that shape its output (Python,
+    PyYAML and whether it uses libyaml, ftfy, pyarrow): a cache entry, or a patched rerun's
+    previous output, from other code is never reused."""
+    import ftfy  # already imported by the steps; named here for its version
+
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    digest.update(f"{sys.version}|{yaml.__version__}|{yaml.__with_libyaml__}|{ftfy.__version__}|{pa.__version__}".encode())
     return digest.hexdigest()
 
 
@@ -1047,14 +1052,21 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
     row groups a full run cuts. The previous table streams through one row group at a time
     (a full run's groups end where a post ends); unchanged rows are sliced, never copied
     row by row. Returns the number of rows."""
-    import pyarrow.compute as pc  # 47 ms to import, and only a patched rerun needs it
-
     try:
         source = pq.ParquetFile(previous)
     except (OSError, pa.ArrowException) as err:
         raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
+    with source:
+        return _merge_groups(source, previous.name, target, schema, fresh, order, batch_size)
+
+
+def _merge_groups(
+    source: pq.ParquetFile, name: str, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], order: list[str], batch_size: int
+) -> int:
+    import pyarrow.compute as pc  # 47 ms to import, and only a patched rerun needs it
+
     if not source.schema_arrow.equals(schema):
-        raise PatchRefused(f"{previous.name} of the previous run has another schema")
+        raise PatchRefused(f"{name} of the previous run has another schema")
     replaced = pa.array(sorted(fresh), _STR)
     where = {path: i for i, path in enumerate(order)}
     waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
@@ -1075,9 +1087,9 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
             try:  # a dict, not pc.index_in: that rebuilds its hash of every path on each call
                 positions = numpy.fromiter((where[path] for path in old.column("source_path").to_pylist()), numpy.int64, old.num_rows)
             except KeyError:
-                raise PatchRefused(f"{previous.name} of the previous run holds rows of a post that is not in this run") from None
+                raise PatchRefused(f"{name} of the previous run holds rows of a post that is not in this run") from None
             if (numpy.diff(positions) < 0).any() or (groups.last is not None and positions[0] < groups.last):
-                raise PatchRefused(f"{previous.name} of the previous run is not in this run's post order")
+                raise PatchRefused(f"{name} of the previous run is not in this run's post order")
             taken = 0
             while waiting and where[waiting[0]] < positions[-1]:
                 cut = int(numpy.searchsorted(positions, where[waiting[0]]))

@@ -75,6 +75,9 @@ def clean_one(raw_dir: Path, relative: str, config: Config, cache: Cache | None 
 
 def clean_doc(doc: Doc, config: Config, cache: Cache | None = None) -> Done:
     """``clean_one`` after the read: the Dask engine reads its inputs through fsspec, then calls this."""
+    # An input that was not read (too large, unreadable) has no bytes to key on: every such
+    # input would share the key of empty bytes, so it is never cached.
+    cache = cache if doc.raw else None
     key = cache.key(doc) if cache is not None else ""
     if cache is not None and isinstance(hit := cache.store.get(key), Done):
         return replace(hit, cached=True)
@@ -133,7 +136,7 @@ def run_pipeline(
             if notes is not None:
                 notes.append(f"whole second pass: {refused.reason}")
     log = None if cache is None else RunLog(cache.store.directory, out_dir, cache.salt)
-    exporter = Exporter(out_dir, config, metrics_dir, log)
+    exporter = _exporter(out_dir, config, metrics_dir, log)
     try:
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
@@ -143,13 +146,22 @@ def run_pipeline(
                     stats["cache_hits"] = stats.get("cache_hits", 0) + done.cached
                 if progress is not None:
                     progress(count, len(relatives))
+        if stats is not None:
+            stats["spilled"] = exporter.spilled
+        with _finisher(exporter.settle(), config, exporter.count) as finish_many:
+            return exporter.finish(finish_many)
     except BaseException:
-        exporter.abandon()
+        exporter.abandon()  # the temporary folder and the log's temporary files go
         raise
-    if stats is not None:
-        stats["spilled"] = exporter.spilled
-    with _finisher(exporter.settle(), config, exporter.count) as finish_many:
-        return exporter.finish(finish_many)
+
+
+def _exporter(out_dir: Path, config: Config, metrics_dir: Path | None, log: RunLog | None) -> Exporter:
+    try:
+        return Exporter(out_dir, config, metrics_dir, log)
+    except BaseException:
+        if log is not None:
+            log.abandon()
+        raise
 
 
 def patch_run(
@@ -223,7 +235,7 @@ def patch_run(
 
     log = RunLog(cache.store.directory, out_dir, cache.salt)
     log.begin(fingerprint, entries)
-    exporter = Exporter(out_dir, config, metrics_dir, log)
+    exporter = _exporter(out_dir, config, metrics_dir, log)
     try:
         report = exporter.patch(out_dir, items())
     except BaseException:

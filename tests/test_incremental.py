@@ -210,3 +210,33 @@ def test_row_groups_of_a_patch_are_cut_where_a_full_run_cuts_them(synthetic: Pat
         assert stats.get("patched") == len(positions)
         assert same_tree(tmp_path / "out", tmp_path / f"fresh{step}") == [], step
     assert pq.ParquetFile(tmp_path / "out" / "posts.parquet").num_row_groups > 10
+
+
+@pytest.mark.parametrize("edit", ["emptied", "grown"])
+def test_an_input_that_was_not_read_is_reworked_and_equals_a_full_run(synthetic: Path, tmp_path: Path, edit: str) -> None:
+    """Unread inputs have no bytes to key on: a too-large file emptied or grown must not keep its old reason."""
+    raw = tmp_path / "raw"
+    shutil.copytree(synthetic, raw)
+    largest = max(raw.iterdir(), key=lambda path: path.stat().st_size)
+    limit = {"resolve": {"max_bytes": largest.stat().st_size - 1}}
+    cached = load_config({**limit, "run": {"cache_dir": str(tmp_path / "cache")}})
+    run_pipeline(raw, tmp_path / "out", cached)
+    largest.write_text("" if edit == "emptied" else largest.read_text(encoding="utf-8") + "\nEncore plus long.\n", encoding="utf-8")
+    stats: dict[str, int] = {}
+    run_pipeline(raw, tmp_path / "out", cached, stats=stats)
+    run_pipeline(raw, tmp_path / "fresh", load_config(limit))
+    assert stats.get("patched") == 1
+    assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
+
+
+def test_a_run_that_fails_in_its_second_pass_leaves_no_temporary_log(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.io
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline.io, "claim_redirects", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_pipeline(synthetic, tmp_path / "out", _cached(tmp_path))
+    assert list((tmp_path / "cache" / "runs").iterdir()) == []
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.tmp").exists()
