@@ -636,7 +636,8 @@ class Exporter:
         """End of the first pass: the index knows every post (duplicates, link targets)."""
         if not self.settled:
             self.spill.close()
-            entries = list(self.index.entries)  # settle() renames some; the log keeps them as built
+            # settle() renames some entries and then drops them all; the log keeps them as built.
+            entries = list(self.index.entries) if self.log is not None else []
             self.index.settle()
             if self.log is not None:
                 self.log.begin(self.index.fingerprint(), entries)
@@ -680,13 +681,13 @@ class Exporter:
         self.dir.path("posts").mkdir()
         claims = _Claims(self.config.resolve.side, self.log)
         fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
-        order: list[str] = []
+        position: dict[str, int] = {}  # each post's place in the run, for the tables' order
         posts_before = os.path.join(previous, "posts")
         posts_now = str(self.dir.path("posts"))
         for doc, finished, logged in items:
             final = claims.claim(doc, finished, logged)
             is_fresh = logged is None
-            order.append(doc.source_path)
+            position[doc.source_path] = len(position)
             written = final is not None and final.markdown is not None and final.file_name is not None
             if is_fresh:
                 for name in PER_POST_TABLES:
@@ -699,7 +700,7 @@ class Exporter:
                 _link_or_copy(os.path.join(posts_before, final.file_name), os.path.join(posts_now, final.file_name))
         size = self.config.export.batch_size
         counts = {
-            name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], order, size)
+            name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], position, size)
             for name, schema in PER_POST_TABLES.items()
         }
         return self._complete(claims, counts["posts"])
@@ -756,14 +757,16 @@ class _Claims:
             final = claim_file_name(finished, self.names)
             final = claim_redirects(final, self.redirects)
         self.tally.add(doc, final)
-        if self.log is not None:
-            self.log.add(doc, finished) if logged is None else self.log.add_record(logged)
+        if self.log is not None and logged is not None:
+            self.log.add_record(logged)
+        elif self.log is not None:
+            self.log.add(doc, finished)
         return final
 
 
-# Input bytes of the posts the first pass keeps in memory; beyond, posts go to the spill
-# file. Kept posts take about six times their input size in memory; keeping saves a pickle
-# round trip (0.1 s on the archive's 6 MB) but at 32 MB it added 200 MB to every large run.
+# Bytes of the posts the first pass keeps in memory (a built post's body, a quarantined
+# input's bytes); beyond, posts go to the spill file. Keeping saves a pickle round trip, but
+# a budget of 32 MB added 200 MB to the peak of every large run.
 KEEP_IN_MEMORY: Final = 8 * 1024 * 1024
 # Starts ``finish_post`` on a window of posts and returns what waits for the results, so
 # that the next window is under way while this process writes the previous one.
@@ -1046,34 +1049,33 @@ def _link_or_copy(source: str, target: str) -> None:
             raise PatchRefused(f"cannot reuse {source} ({err.strerror})") from None
 
 
-def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], order: list[str], batch_size: int) -> int:
+def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], position: dict[str, int], batch_size: int) -> int:
     """Write ``target``: the previous table with the rows of every post in ``fresh``
-    replaced by its fresh rows, in the run's post ``order`` (the previous run's too), in the
-    row groups a full run cuts. The previous table streams through one row group at a time
-    (a full run's groups end where a post ends); unchanged rows are sliced, never copied
-    row by row. Returns the number of rows."""
+    replaced by its fresh rows, in the order of each post's ``position`` in the run (the
+    previous run's order too), in the row groups a full run cuts. The previous table streams
+    through one row group at a time (a full run's groups end where a post ends); unchanged
+    rows are sliced, never copied row by row. Returns the number of rows."""
     try:
         source = pq.ParquetFile(previous)
     except (OSError, pa.ArrowException) as err:
         raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
     with source:
-        return _merge_groups(source, previous.name, target, schema, fresh, order, batch_size)
+        return _merge_groups(source, previous.name, target, schema, fresh, position, batch_size)
 
 
 def _merge_groups(
-    source: pq.ParquetFile, name: str, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], order: list[str], batch_size: int
+    source: pq.ParquetFile, name: str, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]], where: dict[str, int], batch_size: int
 ) -> int:
     import pyarrow.compute as pc  # 47 ms to import, and only a patched rerun needs it
 
     if not source.schema_arrow.equals(schema):
         raise PatchRefused(f"{name} of the previous run has another schema")
     replaced = pa.array(sorted(fresh), _STR)
-    where = {path: i for i, path in enumerate(order)}
     waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
 
     def rows_of(path: str) -> tuple[pa.Table, Any]:
         rows = fresh[path]
-        table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+        table = pa.Table.from_pydict({column: [row.get(column) for row in rows] for column in schema.names}, schema=schema)
         return table, numpy.full(len(rows), where[path])
 
     groups = _RowGroups(pq.ParquetWriter(target, schema, compression="zstd"), batch_size)

@@ -58,24 +58,24 @@ def differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
     return [key for key in left if left[key] != right[key]]
 
 
-@pytest.fixture(scope="module")
-def processes() -> Iterator[Client]:
-    """Two worker processes, as the engine starts them for `pipeline run --engine dask`."""
+def _client(workers: int, threads: int, processes: bool) -> Iterator[Client]:
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster,
+        LocalCluster(n_workers=workers, threads_per_worker=threads, processes=processes, dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster,
         Client(cluster, timeout="30s") as client,
     ):
         yield client
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[Client]:
+    """Two worker processes, as the engine starts them for `pipeline run --engine dask`."""
+    yield from _client(workers=2, threads=1, processes=True)
 
 
 @pytest.fixture(scope="module")
 def threads() -> Iterator[Client]:
     """One worker of two threads in this process: the only kind that sees memory://."""
-    with (
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster,
-        Client(cluster, timeout="30s") as client,
-    ):
-        yield client
+    yield from _client(workers=1, threads=2, processes=False)
 
 
 @pytest.fixture(scope="module")
