@@ -22,7 +22,20 @@ from typing import Any
 
 from pipeline.config import Config, RunParams
 from pipeline.errors import PatchRefused
-from pipeline.io import DocWriter, Exporter, FinishMany, LogRecord, ResultCache, RunLog, code_version, discover, read_doc, read_docs, read_run_log
+from pipeline.io import (
+    DocWriter,
+    Exporter,
+    FinishMany,
+    Logged,
+    ResultCache,
+    RunLog,
+    code_version,
+    discover,
+    read_doc,
+    read_docs,
+    read_run_log,
+    stamp_inputs,
+)
 from pipeline.outputs import FinalPost, Post, build_post, finish_post
 from pipeline.record import Doc, slim_doc
 from pipeline.site import SiteIndex
@@ -129,13 +142,14 @@ def run_pipeline(
     """
     relatives = discover(raw_dir)
     cache = Cache.open(config)
+    stamps = {} if cache is None else stamp_inputs(raw_dir, relatives)  # before any input is read
     if cache is not None:
         try:
-            return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir)
+            return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir, stamps)
         except PatchRefused as refused:
             if notes is not None:
                 notes.append(f"whole second pass: {refused.reason}")
-    log = None if cache is None else RunLog(cache.store.directory, out_dir, cache.salt)
+    log = None if cache is None else RunLog(cache.store.directory, out_dir, cache.salt, stamps)
     exporter = _exporter(out_dir, config, metrics_dir, log)
     try:
         with _results(raw_dir, relatives, config) as results:
@@ -173,10 +187,12 @@ def patch_run(
     progress: Progress | None = None,
     stats: dict[str, int] | None = None,
     metrics_dir: Path | None = None,
+    stamps: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """A rerun that reworks only the inputs that changed and patches the previous output.
 
-    Every input is read and hashed. The changed ones go through all stages and both passes
+    An input whose stamp (``stamp_inputs``, taken before this run read anything) is the
+    one logged is unchanged; every other input is read and hashed. The changed ones go through all stages and both passes
     here, in this process; every other post keeps what the previous run made of it: its
     Markdown file (linked), its table rows (copied), its logged claims and counts. That
     holds only while a changed post cannot change another one, so it raises PatchRefused
@@ -195,11 +211,13 @@ def patch_run(
     position = {post[0]: i for i, post in enumerate(previous.posts)}
     if sorted(position) != relatives:
         raise PatchRefused("inputs were added or removed")
+    stamps = stamps or {}
     fresh: dict[str, Done] = {}
     for count, relative in enumerate(relatives, start=1):
-        doc = read_doc(raw_dir, relative, config.resolve.max_bytes)
-        _, old_sha256, old_quarantined, old_held, old_categories = previous.posts[position[relative]]
-        if doc.sha256 != old_sha256 or not doc.raw:  # an unread input has no bytes to compare
+        _, old_sha256, old_quarantined, old_held, old_categories, old_stamp = previous.posts[position[relative]]
+        unchanged = old_stamp is not None and stamps.get(relative) == old_stamp
+        doc = None if unchanged else read_doc(raw_dir, relative, config.resolve.max_bytes)
+        if doc is not None and (doc.sha256 != old_sha256 or not doc.raw):  # an unread input has no bytes to compare
             if len(fresh) >= max(1, len(relatives) // 8):
                 raise PatchRefused("more than an eighth of the inputs changed")
             done = clean_doc(doc, config, cache)
@@ -222,18 +240,18 @@ def patch_run(
     if index.fingerprint() != fingerprint:
         raise PatchRefused("a changed post changes the site index (slug, date, old URL, twin or link host)")
 
-    def items() -> Iterator[tuple[Doc, FinalPost | None, LogRecord | None]]:
-        for record in previous.records():
-            doc, _, light = record
+    def items() -> Iterator[tuple[Doc, FinalPost | None, Logged | None]]:
+        for logged in previous.records():
+            doc, _, light = logged[0]
             if doc.source_path not in fresh:
-                yield doc, light, record
+                yield doc, light, logged
                 continue
             finished = None if doc.source_path not in posts else finish_post(posts[doc.source_path], index, config)
             if finished is not None and light is not None and (finished.file_name, finished.redirects) != (light.file_name, light.redirects):
                 raise PatchRefused(f"{doc.source_path} now wants another file name or other old URLs")
             yield fresh[doc.source_path].doc, finished, None
 
-    log = RunLog(cache.store.directory, out_dir, cache.salt)
+    log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
     log.begin(fingerprint, entries)
     exporter = _exporter(out_dir, config, metrics_dir, log)
     try:

@@ -76,9 +76,10 @@ def duplicate_key(date_local: str | None, title: str, body: str) -> str | None:
     return hashlib.sha256(f"{date_local}\0{normal_title}\0{normal_body}".encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """What the site index keeps of a post: small, so that a million posts fit."""
+    """What the site index keeps of a post: small, so that a million posts fit (slots: no
+    per-instance dict, a fifth of an entry's size)."""
 
     source_path: str
     order: int

@@ -8,6 +8,7 @@ be refused, with their reason, and the run must still equal a fresh one.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -100,8 +101,15 @@ def test_nothing_changed_is_patched_and_rewrites_nothing(synthetic: Path, tmp_pa
 def test_a_body_edit_is_patched_and_equals_a_full_run(synthetic: Path, tmp_path: Path, position: int) -> None:
     raw = _prepared(synthetic, tmp_path)
     _insert("Une phrase de plus, sans lien.")(sorted(raw.iterdir())[position])
+    tables = {name: (tmp_path / "out" / f"{name}.parquet").stat().st_ino for name in ("posts", "links", "quarantine")}
     stats, notes, differ = _rerun(raw, tmp_path, "body")
     assert (stats.get("patched"), notes, differ) == (1, [], [])
+    # Tables where the post's rows did not change are the previous files, linked, not rewritten.
+    assert {name: (tmp_path / "out" / f"{name}.parquet").stat().st_ino == inode for name, inode in tables.items()} == {
+        "posts": False,
+        "links": True,
+        "quarantine": True,
+    }
 
 
 def test_a_new_internal_link_is_patched_and_resolved(synthetic: Path, tmp_path: Path) -> None:
@@ -240,3 +248,60 @@ def test_a_run_that_fails_in_its_second_pass_leaves_no_temporary_log(synthetic: 
         run_pipeline(synthetic, tmp_path / "out", _cached(tmp_path))
     assert list((tmp_path / "cache" / "runs").iterdir()) == []
     assert not (tmp_path / "out").exists() and not (tmp_path / ".out.tmp").exists()
+
+
+def _settled_stamps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of a test are seconds old: trust their stamps at once, as a rerun would minutes later."""
+    import pipeline.io
+
+    monkeypatch.setattr(pipeline.io, "STAMP_MARGIN_NS", 0)
+
+
+def test_inputs_whose_stamp_is_unchanged_are_not_read(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.runner
+    from pipeline.io import read_doc as real_read_doc
+
+    _settled_stamps(monkeypatch)
+    raw = _prepared(synthetic, tmp_path)
+    edited = sorted(raw.iterdir())[42]
+    _insert("Une phrase de plus.")(edited)
+    read: list[str] = []
+
+    def counting_read_doc(raw_dir: Path, relative: str, max_bytes: int) -> object:
+        read.append(relative)
+        return real_read_doc(raw_dir, relative, max_bytes)
+
+    monkeypatch.setattr(pipeline.runner, "read_doc", counting_read_doc)
+    stats: dict[str, int] = {}
+    run_pipeline(raw, tmp_path / "out", _cached(tmp_path), stats=stats)
+    assert (read, stats) == ([edited.name], {"cache_hits": 149, "patched": 1})
+    run_pipeline(raw, tmp_path / "fresh", FRESH)
+    assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_seen(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stamp holds the ctime, which no tool can set back: restoring the mtime hides nothing."""
+    _settled_stamps(monkeypatch)
+    raw = _prepared(synthetic, tmp_path)
+    edited = sorted(raw.iterdir())[7]
+    before = edited.stat()
+    text = edited.read_text(encoding="utf-8")
+    end = text.index("\n---\n", 4) + 5
+    edited.write_text(text[:end] + text[end:].replace("e", "a", 1), encoding="utf-8")
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (edited.stat().st_size, edited.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    stats, notes, differ = _rerun(raw, tmp_path, "same-size")
+    assert (stats.get("patched"), notes, differ) == (1, [], [])
+
+
+def test_a_log_copied_batch_by_batch_still_patches_right(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 16 records: a rerun copies the batches without a changed post and pickles the
+    others again; the next reruns read that mixed log."""
+    import pipeline.io
+
+    monkeypatch.setattr(pipeline.io, "LOG_BATCH", 16)
+    raw = _prepared(synthetic, tmp_path)
+    for step, position in enumerate([40, 41, 149, 0]):
+        _insert(f"Étape {step}.")(sorted(raw.iterdir())[position])
+        stats, notes, differ = _rerun(raw, tmp_path, f"batch{step}")
+        assert (stats.get("patched"), notes, differ) == (1, [], []), step
