@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
@@ -36,7 +35,7 @@ import yaml
 from pipeline.config import Config
 from pipeline.conflicts import Block
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid, PatchRefused
-from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, finish_post, light_post, table_rows
+from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, claim_file_names, finish_post, light_post, table_rows
 from pipeline.problems import Problem, problem
 from pipeline.record import Change, Doc, slim_doc
 from pipeline.site import Entry, SiteIndex
@@ -320,11 +319,7 @@ class AtomicDir:
         files, where ``Path.write_text`` with its ``mkdir`` took 83 to 450 ms. The file must
         not exist yet: two posts never share a name (``claim_file_name``).
         """
-        handle = os.open(os.path.join(self.tmp, relative), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(handle, text.encode("utf-8"))
-        finally:
-            os.close(handle)
+        create_file(os.path.join(self.tmp, relative), text)
 
     def commit(self) -> None:
         if self.final.exists() and _exchange(self.tmp, self.final):
@@ -341,6 +336,22 @@ class AtomicDir:
             shutil.rmtree(self.tmp)
 
 
+def create_file(path: str, text: str) -> None:
+    """Create a file that must not exist yet, with plain ``os`` calls (a post's Markdown).
+
+    Creating a file costs 27 µs on an idle machine, but far more in a run: the call waits
+    for a CPU while the workers hold both cores, and on ext4 without a journal (this
+    machine) the kernel scans past every inode freed in the last 30 s (``recently_deleted``),
+    so a run soon after a previous output was deleted paid 0.3 to 0.9 s for the archive's
+    978 files (measured with ``perf``).
+    """
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(handle, text.encode("utf-8"))
+    finally:
+        os.close(handle)
+
+
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100
 
@@ -355,45 +366,6 @@ def _exchange(left: Path, right: Path) -> bool:
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     result = renameat2(_AT_FDCWD, os.fsencode(left), _AT_FDCWD, os.fsencode(right), _RENAME_EXCHANGE)
     return bool(result == 0)
-
-
-class _FileWriter:
-    """Creates the posts' files of an AtomicDir on a thread, while the caller goes on.
-
-    Creating a file costs 27 µs on an idle machine, but far more in a run: the call waits
-    for a CPU while the workers hold both cores, and on ext4 without a journal (this
-    machine) the kernel scans past every inode freed in the last 30 s (``recently_deleted``),
-    so a run soon after a previous output was deleted paid 0.3 to 0.9 s for the archive's
-    978 files (measured with ``perf``). The system calls release the GIL, so on a thread
-    these waits overlap with the caller's work. Every file has its own name, so the order of
-    the writes does not show in the output. ``close`` waits for all of them and raises the
-    first error.
-    """
-
-    def __init__(self, directory: AtomicDir) -> None:
-        self.directory = directory
-        # One thread: two creating files in the same folder wait on its lock, spinning in
-        # the kernel (0.45 s of system CPU per archive run when file creation is slow).
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
-        self.pending: deque[Future[None]] = deque()
-
-    def write(self, relative: str, text: str) -> None:
-        self.pending.append(self.pool.submit(self.directory.write_new, relative, text))
-        # Unbounded, the queue held every text not yet written when creation was slow: the
-        # peak of a 30,000-post run went from 265 to 421 MiB, run to run, with the disk.
-        while self.pending and (self.pending[0].done() or len(self.pending) > _WRITES_QUEUED):
-            self.pending.popleft().result()  # raises a failed write's error here
-
-    def close(self) -> None:
-        try:
-            while self.pending:
-                self.pending.popleft().result()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-# Markdown files waiting for the writer thread, at most: a few MB of text.
-_WRITES_QUEUED: Final = 512
 
 
 def keep_arrow_off_pandas() -> None:
@@ -649,7 +621,7 @@ class Exporter:
         self.spill = self.spill_path.open("wb")
         self.spilled = 0
         self.count = 0
-        self.settled = False
+        self.second: SecondPass | None = None
 
     def add(self, doc: Doc, post: Post | None = None) -> None:
         """First pass for one post (``post`` is built here unless the caller built it)."""
@@ -684,37 +656,38 @@ class Exporter:
                 except EOFError:
                     return
 
-    def settle(self) -> SiteIndex:
-        """End of the first pass: the index knows every post (duplicates, link targets)."""
-        if not self.settled:
+    def settle(self) -> SecondPass:
+        """End of the first pass: the index knows every post (duplicates, link targets), and
+        the posts' file names are claimed; returns what finishing a post needs."""
+        if self.second is None:
             self.spill.close()
-            # settle() renames some entries and then drops them all; the log keeps them as built.
-            entries = list(self.index.entries) if self.log is not None else []
+            # settle() renames some entries and then drops them all; the claims and the log
+            # need them as built.
+            entries = list(self.index.entries)
             self.index.settle()
             if self.log is not None:
                 self.log.begin(self.index.fingerprint(), entries)
-            self.settled = True
-        return self.index
+            names = claim_file_names(entries, self.index)
+            self.second = SecondPass(self.index, self.config, names, str(self.dir.path("posts")))
+        return self.second
 
     def finish(self, finish_many: FinishMany | None = None) -> dict[str, Any]:
-        """Second pass and the outputs. ``finish_many`` runs ``finish_post`` on a window of
-        posts (the runner passes one that uses its worker processes); the claims of file
-        names and old URLs that follow stay here, in input order, so outputs do not depend
-        on who did the work."""
-        self.settle()
-        finish_many = finish_many or partial(_finish_serially, index=self.index, config=self.config)
+        """Second pass and the outputs. ``finish_many`` finishes a window of posts and writes
+        their Markdown files (the runner passes one that uses its worker processes); the
+        claims of file names and old URLs stay here too, in input order, and must give the
+        names the files were written under, so outputs do not depend on who did the work."""
+        second = self.settle()
+        finish_many = finish_many or partial(_finish_serially, second=second)
         size = self.config.export.batch_size
         writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, size) for name, schema in PER_POST_TABLES.items()}
         self.dir.path("posts").mkdir()
-        markdown = _FileWriter(self.dir)
         claims = _Claims(self.config.resolve.side, self.log)
         for doc, finished in _in_windows(self._spilled(), finish_many):
             final = claims.claim(doc, finished)
+            if finished is not None and final is not None and final.file_name != second.file_name(finished):
+                raise AssertionError(f"{doc.source_path}: claimed {final.file_name}, but its Markdown went to {second.file_name(finished)}")
             for table, rows in table_rows(doc, final).items():
                 writers[table].add(rows)
-            if final is not None and final.markdown is not None and final.file_name is not None:
-                markdown.write(f"posts/{final.file_name}", final.markdown)
-        markdown.close()
         for writer in writers.values():
             writer.close()
         return self._complete(claims, writers["posts"].count)
@@ -729,7 +702,6 @@ class Exporter:
         table rows are copied from the previous tables. Claims, counts and report are
         redone over every post, so the outputs are byte-identical to a full run's.
         """
-        self.settled = True
         self.dir.path("posts").mkdir()
         claims = _Claims(self.config.resolve.side, self.log)
         fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
@@ -820,16 +792,47 @@ class _Claims:
 # input's bytes); beyond, posts go to the spill file. Keeping saves a pickle round trip, but
 # a budget of 32 MB added 200 MB to the peak of every large run.
 KEEP_IN_MEMORY: Final = 8 * 1024 * 1024
-# Starts ``finish_post`` on a window of posts and returns what waits for the results, so
-# that the next window is under way while this process writes the previous one.
+# Starts ``SecondPass.finish`` on a window of posts and returns what waits for the results,
+# so that the next window is under way while this process writes the previous one.
 FinishMany = Callable[[list[Post]], Callable[[], list[FinalPost]]]
+
+
+@dataclass(frozen=True)
+class SecondPass:
+    """What finishing a post needs once the first pass is over: the settled index, the
+    params, the file names claimed ahead (``claim_file_names``) and the posts folder. The
+    runner's second-pass workers inherit it when they fork."""
+
+    index: SiteIndex
+    config: Config
+    names: dict[str, str]  # source path -> claimed file name, where it is not the wanted one
+    posts_dir: str
+
+    def file_name(self, post: FinalPost) -> str | None:
+        """The name a finished post's Markdown is written under."""
+        return None if post.file_name is None else self.names.get(post.row["source_path"], post.file_name)
+
+    def finish(self, post: Post) -> FinalPost:
+        """``finish_post``, and its Markdown file written; returned with the Markdown emptied
+        ("" where a file was written), as the claims and counts only ask whether there is one.
+
+        Written here, in the worker that rendered it: the text never travels back to the
+        main process, and no thread there waits on the disk."""
+        final = finish_post(post, self.index, self.config)
+        name = self.file_name(final)
+        if final.markdown is None or name is None:
+            return final
+        create_file(os.path.join(self.posts_dir, name), final.markdown)
+        return replace(final, markdown="")
+
+
 # Posts handed to ``finish_many`` at a time: enough to keep worker processes busy, few
 # enough that memory holds two windows, not the archive.
 FINISH_WINDOW: Final = 256
 
 
-def _finish_serially(posts: list[Post], index: SiteIndex, config: Config) -> Callable[[], list[FinalPost]]:
-    return lambda: [finish_post(post, index, config) for post in posts]
+def _finish_serially(posts: list[Post], second: SecondPass) -> Callable[[], list[FinalPost]]:
+    return lambda: [second.finish(post) for post in posts]
 
 
 def _in_windows(pairs: Iterator[tuple[Doc, Post | None]], finish_many: FinishMany) -> Iterator[tuple[Doc, FinalPost | None]]:

@@ -9,6 +9,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -198,6 +199,7 @@ def build_post(doc: Doc, config: Config, order: int = 0) -> Post:
         dup_key=duplicate_key(post_row["date_local"], title, body),
         title=title,
         hosts=tuple(h for h in hosts if h),
+        file_name=None if _left_out(problems, config) else file_name,
     )
     lastmod_local = lastmod.astimezone(config.zone) if lastmod else None
     return Post(post_row, ordered, body, file_name, tuple(problems), entry, lastmod_local, changes)
@@ -250,8 +252,7 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
             post,
             row={**post.row, "slug": slug, "url": url},
             front_matter={**post.front_matter, "slug": slug},
-            # The name ends with the slug (build_post); a replace() could hit the date part.
-            file_name=post.file_name.removesuffix(f"{post.row['slug']}.md") + f"{slug}.md",
+            file_name=renamed_file_name(post.file_name, post.row["slug"], slug),
         )
     body, links = rewrite_links(post.body, index)
     broken = [link.original_target for link in links if link.status == "broken"]
@@ -265,7 +266,7 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
         problems.append(problem("title_repaired", f"title {post.row['title']!r} repaired to {title!r} from its twin"))
     aliases = index.aliases_of(post.row["old_paths"], source)
     front_matter = _target_front_matter({**post.front_matter, "title": title}, aliases, post.row["draft"], post.lastmod, config)
-    written = not ("empty_post" in {p.code for p in problems} and config.export.empty_posts == "omit")
+    written = not _left_out(problems, config)
     row = {
         **post.row,
         "title": title,
@@ -279,6 +280,39 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
     # A draft's page is not built, so a server redirect to it would lead to a 404.
     redirects = () if post.row["draft"] else tuple((old, post.row["url"]) for old in aliases)
     return FinalPost(row, post.file_name if written else None, markdown, tuple(problems), tuple(links), redirects, post.changes)
+
+
+def _left_out(problems: Iterable[Problem], config: Config) -> bool:
+    """An empty post that ``export.empty_posts: omit`` leaves without a Markdown file."""
+    return config.export.empty_posts == "omit" and "empty_post" in {p.code for p in problems}
+
+
+def renamed_file_name(file_name: str, slug: str, new_slug: str) -> str:
+    """A post's file name once the index gave it another slug.
+
+    >>> renamed_file_name("2014-07-05-velo-2014.md", "velo-2014", "velo-2014-1a2b3c4d")
+    '2014-07-05-velo-2014-1a2b3c4d.md'
+    """
+    # The name ends with the slug (build_post); a replace() could hit the date part.
+    return file_name.removesuffix(f"{slug}.md") + f"{new_slug}.md"
+
+
+def claim_file_names(entries: Iterable[Entry], index: SiteIndex) -> dict[str, str]:
+    """The file names ``claim_file_name`` will give, decided once the index has settled so
+    that the second pass's workers can write the Markdown files themselves: the entries as
+    the first pass built them, in input order; only the names that differ from the wanted
+    one (a case-insensitive clash with an earlier post's), by source path."""
+    taken: set[str] = set()
+    moved: dict[str, str] = {}
+    for entry in entries:
+        if entry.file_name is None or entry.source_path in index.canonical:
+            continue  # omitted, or merged into its twin: finish_post writes no file
+        renamed = index.renamed.get(entry.source_path)
+        wanted = entry.file_name if renamed is None else renamed_file_name(entry.file_name, entry.slug, renamed[0])
+        name = _claim_name(wanted, entry.source_path, taken)
+        if name != wanted:
+            moved[entry.source_path] = name
+    return moved
 
 
 def light_post(post: FinalPost) -> FinalPost:
@@ -341,14 +375,19 @@ def claim_file_name(post: FinalPost, taken_names: set[str]) -> FinalPost:
     wanted = post.file_name
     if wanted is None:
         return post
-    if wanted.casefold() not in taken_names:
-        taken_names.add(wanted.casefold())
+    file_name = _claim_name(wanted, post.row["source_path"], taken_names)
+    if file_name == wanted:
         return post
-    file_name = _free_name(wanted, post.row["source_path"], taken_names)
-    taken_names.add(file_name.casefold())
     collision = problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}")
     row = {**post.row, "output_path": f"posts/{file_name}", "problems": sorted({*post.row["problems"], collision.code})}
     return FinalPost(row, file_name, post.markdown, (*post.problems, collision), post.links, post.redirects, post.changes)
+
+
+def _claim_name(wanted: str, source_path: str, taken_names: set[str]) -> str:
+    """``wanted``, or a free name if an earlier post took it (names compare case-insensitively)."""
+    name = wanted if wanted.casefold() not in taken_names else _free_name(wanted, source_path, taken_names)
+    taken_names.add(name.casefold())
+    return name
 
 
 def _free_name(file_name: str, source_path: str, taken_names: set[str]) -> str:

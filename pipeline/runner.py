@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pipeline.config import Config, RunParams
 from pipeline.errors import PatchRefused
@@ -29,6 +29,7 @@ from pipeline.io import (
     Logged,
     ResultCache,
     RunLog,
+    SecondPass,
     code_version,
     discover,
     read_doc,
@@ -266,15 +267,15 @@ def patch_run(
 
 
 @contextmanager
-def _finisher(index: SiteIndex, config: Config, posts: int) -> Iterator[FinishMany | None]:
-    """The second pass's ``finish_post`` on worker processes (None: serially, here)."""
+def _finisher(second: SecondPass, config: Config, posts: int) -> Iterator[FinishMany | None]:
+    """The second pass (``SecondPass.finish``) on worker processes (None: serially, here)."""
     workers = min(worker_count(config), max(1, posts // _MIN_POSTS_PER_WORKER))
     if workers == 1:
         yield None
         return
     # A new pool, forked once the index has settled: the workers inherit it without pickling.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, _init_finisher, (index, config)) as pool:
+    with multiprocessing.get_context(method).Pool(workers, _init_finisher, (second,)) as pool:
         yield partial(_finish_in_pool, pool, workers)
 
 
@@ -282,8 +283,8 @@ def _finisher(index: SiteIndex, config: Config, posts: int) -> Iterator[FinishMa
 _MIN_POSTS_PER_WORKER = 64
 
 
-def _init_finisher(index: SiteIndex, config: Config) -> None:
-    _worker_state.update(index=index, config=config)
+def _init_finisher(second: SecondPass) -> None:
+    _worker_state.update(second=second)
 
 
 def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> Callable[[], list[FinalPost]]:
@@ -291,7 +292,7 @@ def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> Callable[[],
 
 
 def _finish_in_worker(post: Post) -> FinalPost:
-    return finish_post(post, _worker_state["index"], _worker_state["config"])
+    return cast(SecondPass, _worker_state["second"]).finish(post)
 
 
 def _doc_of(done: Done) -> Doc:

@@ -91,6 +91,7 @@ class Entry:
     dup_key: str | None
     title: str
     hosts: tuple[str, ...]
+    file_name: str | None = None  # the Markdown file it wants (None: an empty post left out)
 
 
 @dataclass(frozen=True)

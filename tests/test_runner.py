@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import load_config
@@ -147,3 +148,22 @@ def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Pat
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "3"]
+
+
+def test_file_names_claimed_ahead_are_the_ones_the_workers_write(tmp_path: Path) -> None:
+    """Workers write the Markdown under names claimed once the index settles; the claims in
+    input order must give the same names, with URL clashes (renamed) and file-name clashes
+    (a dateless slug that spells a dated post's file name but for the case) mixed in."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(150):
+        (raw / f"p{i:03d}.md").write_text(f"---\ntitle: T{i}\ndate: 2014-07-05\nslug: 'velo-{i % 50}'\n---\nbody {i}\n", encoding="utf-8")
+    for k in range(10):
+        (raw / f"z{k}.md").write_text(f"---\ntitle: Z{k}\nslug: '2014-07-05-Velo-{k}'\n---\nautre {k}\n", encoding="utf-8")
+    run_pipeline(raw, tmp_path / "parallel", load_config({"run": {"workers": 2}}))
+    run_pipeline(raw, tmp_path / "serial", load_config({"run": {"workers": 1}}))
+    rows = pq.read_table(tmp_path / "parallel" / "posts.parquet", columns=["output_path", "problems"]).to_pylist()
+    written = sorted(p.name for p in (tmp_path / "parallel" / "posts").iterdir())
+    assert written == sorted(r["output_path"].removeprefix("posts/") for r in rows if r["output_path"])
+    assert sum("slug_collision" in r["problems"] for r in rows) == 110  # 100 renamed, 10 file names taken
+    assert same_tree(tmp_path / "parallel", tmp_path / "serial") == []
