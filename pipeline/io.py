@@ -978,12 +978,15 @@ class PreviousRun:
 
     def index(self) -> tuple[str, list[Entry]]:
         """The index fingerprint and the entries as the first pass built them."""
-        return cast(tuple[str, list[Entry]], next(self._items()))
+        try:
+            return cast(tuple[str, list[Entry]], pickle.loads(next(self._items())))  # our own bytes, pickled by RunLog
+        except (pickle.UnpicklingError, AttributeError, ValueError, TypeError, EOFError) as err:
+            raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
 
     def records(self) -> Iterator[Logged]:
         """The logged posts, in run order, streamed a batch at a time (never all in memory)."""
         items = self._items()
-        next(items)
+        next(items)  # the index's pickle, skipped unread
         left = len(self.posts)
         while left > 0:
             blob = next(items)
@@ -1038,8 +1041,10 @@ class RunLog:
         pickle.dump(self.run_id, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def begin(self, fingerprint: str, entries: list[Entry]) -> None:
-        # Into the records file at once: held until the end, the entries would weigh a kilobyte a post.
-        pickle.dump((fingerprint, entries), self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+        # Into the records file at once: held until the end, the entries would weigh a kilobyte
+        # a post. Pickled twice over, so that streaming the records skips them as bytes.
+        index = pickle.dumps((fingerprint, entries), protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(index, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, doc: Doc, finished: FinalPost | None) -> None:
         # The row's category names are all a later run compares of it (a third of a Doc's size).
@@ -1088,7 +1093,7 @@ class RunLog:
         self.tmp.unlink(missing_ok=True)
 
 
-_LOG_FORMAT: Final = 4
+_LOG_FORMAT: Final = 5
 
 
 def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
