@@ -7,11 +7,13 @@ error severity was found (or the accounting failed); 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +106,35 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "engine", None):
             overrides["run.engine"] = args.engine
         config = load_config(load_params(args.params), overrides)
-        return _dispatch(args, config)
+        with _bulk_gc():
+            return _dispatch(args, config)
     except PipelineError as err:
         _say(args, "error", f"error: {err}")
         return err.exit_code
     except KeyboardInterrupt:
         _say(args, "error", "interrupted; previous outputs are left as they were")
         return 130
+
+
+@contextmanager
+def _bulk_gc() -> Iterator[None]:
+    """Python's cycle collector tuned for bulk work, and put back afterwards.
+
+    A run holds hundreds of thousands of live objects (index entries, a rerun's logged
+    records), and by default the collector walks them again every 700 allocations: a
+    100,000-post rerun with nothing changed took 18.5 s, 14.5 s like this (measured twice
+    each, alternating). ``freeze`` also keeps the collector off the objects of the imports,
+    which the forked workers then share without copying. The run makes few reference
+    cycles, so collecting them less often costs no measurable memory (same peak RSS).
+    """
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
 
 
 def _say(args: argparse.Namespace, level: str, message: str, **fields: Any) -> None:

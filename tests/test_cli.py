@@ -164,3 +164,22 @@ def test_cached_reruns_say_whether_they_patched_and_dry_runs_leave_no_log(tmp_pa
     logs = sorted((tmp_path / "cache" / "runs").iterdir())
     assert main([*args, "--dry-run"]) == 0
     assert sorted((tmp_path / "cache" / "runs").iterdir()) == logs
+
+
+def test_a_run_tunes_the_cycle_collector_and_puts_it_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import pipeline.cli
+
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    real_dispatch = pipeline.cli._dispatch
+
+    def dispatch(*args: object) -> int:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return real_dispatch(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.cli, "_dispatch", dispatch)
+    before = gc.get_threshold()
+    assert main(["run", "-q", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 0
+    assert seen[0][0] == (50_000, 20, 100) and seen[0][1] > 0
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
