@@ -339,11 +339,10 @@ class AtomicDir:
 def create_file(path: str, text: str) -> None:
     """Create a file that must not exist yet, with plain ``os`` calls (a post's Markdown).
 
-    Creating a file costs 27 µs on an idle machine, but far more in a run: the call waits
-    for a CPU while the workers hold both cores, and on ext4 without a journal (this
-    machine) the kernel scans past every inode freed in the last 30 s (``recently_deleted``),
-    so a run soon after a previous output was deleted paid 0.3 to 0.9 s for the archive's
-    978 files (measured with ``perf``).
+    Called by the second pass's workers, each for the posts it renders. Creating a file
+    costs 27 µs on an idle machine, but on ext4 without a journal (this machine) the kernel
+    scans past every inode freed in the last 30 s (``recently_deleted``): a run soon after a
+    previous output was deleted paid 0.3 to 0.9 s for the archive's 978 files (``perf``).
     """
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:

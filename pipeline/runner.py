@@ -193,16 +193,16 @@ def patch_run(
     """A rerun that reworks only the inputs that changed and patches the previous output.
 
     An input whose stamp (``stamp_inputs``, taken before this run read anything) is the
-    one logged is unchanged; every other input is read and hashed. The changed ones go through all stages and both passes
-    here, in this process; every other post keeps what the previous run made of it: its
-    Markdown file (linked), its table rows (copied), its logged claims and counts. That
-    holds only while a changed post cannot change another one, so it raises PatchRefused
-    unless: the previous run of this folder is logged and the folder is as it left it;
-    code and params are the same; no input was added or removed; at most an eighth
-    changed; no changed input went into or out of quarantine, or waits for the archive's
-    category names (``vocabulary``); the changed posts' category names, the settled site
-    index (``SiteIndex.fingerprint``) and the changed posts' wanted file names and old URLs
-    are what they were.
+    one logged is unchanged; every other input is read and hashed. The changed ones go
+    through all stages and both passes here, in this process; every other post keeps what
+    the previous run made of it: its Markdown file (linked), its table rows (copied), its
+    logged claims and counts. That holds only while a changed post cannot change another
+    one, so it raises PatchRefused unless: the previous run of this folder is logged and
+    the folder is as it left it; code and params are the same; no input was added or
+    removed; at most an eighth changed; no changed input went into or out of quarantine, or
+    waits for the archive's category names (``vocabulary``); the changed posts' category
+    names, the settled site index (``SiteIndex.fingerprint``) and the changed posts' wanted
+    file names and old URLs are what they were.
     """
     previous = read_run_log(cache.store.directory, out_dir)
     if previous is None:
