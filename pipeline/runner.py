@@ -254,6 +254,7 @@ def patch_run(
 
     log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
     log.begin(fingerprint, entries)
+    del entries, logged_entries  # a kilobyte a post, not needed through the patch
     exporter = _exporter(out_dir, config, metrics_dir, log)
     try:
         report = exporter.patch(out_dir, items())
