@@ -67,6 +67,7 @@ from pipeline.io import (
     read_doc,
     redirects_csv,
     refused_doc,
+    rows_table,
     write_metrics,
 )
 from pipeline.outputs import FinalPost, Tally, build_post, claim_file_name, finish_post, table_rows
@@ -204,7 +205,7 @@ def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, batch_size: in
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
-            writer.write_table(pa.Table.from_pydict({name: [row.get(name) for row in batch] for name in schema.names}, schema=schema))
+            writer.write_table(rows_table(batch, schema))
     return bytes(sink.getvalue().to_pybytes())
 
 

@@ -312,15 +312,6 @@ class AtomicDir:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8", newline="\n")
 
-    def write_new(self, relative: str, text: str) -> None:
-        """Create a file in an existing folder of the new tree (a post's Markdown).
-
-        Plain ``os`` calls, no ``mkdir``: on an idle machine 27 ms for the archive's 978
-        files, where ``Path.write_text`` with its ``mkdir`` took 83 to 450 ms. The file must
-        not exist yet: two posts never share a name (``claim_file_name``).
-        """
-        create_file(os.path.join(self.tmp, relative), text)
-
     def commit(self) -> None:
         if self.final.exists() and _exchange(self.tmp, self.final):
             shutil.rmtree(self.tmp)
@@ -337,12 +328,15 @@ class AtomicDir:
 
 
 def create_file(path: str, text: str) -> None:
-    """Create a file that must not exist yet, with plain ``os`` calls (a post's Markdown).
+    """Create a file that must not exist yet (a post's Markdown: two posts never share a
+    name, ``claim_file_name``), with plain ``os`` calls and no ``mkdir``.
 
-    Called by the second pass's workers, each for the posts it renders. Creating a file
-    costs 27 µs on an idle machine, but on ext4 without a journal (this machine) the kernel
-    scans past every inode freed in the last 30 s (``recently_deleted``): a run soon after a
-    previous output was deleted paid 0.3 to 0.9 s for the archive's 978 files (``perf``).
+    Called by the second pass's workers, each for the posts it renders, and by a patched
+    rerun for its changed posts. On an idle machine the archive's 978 files take 27 ms
+    (``Path.write_text`` with its ``mkdir`` took 83 to 450 ms); but on ext4 without a
+    journal (this machine) the kernel scans past every inode freed in the last 30 s
+    (``recently_deleted``): a run soon after a previous output was deleted paid 0.3 to
+    0.9 s for them (``perf``).
     """
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -399,6 +393,17 @@ class _NoPandas:
 keep_arrow_off_pandas()
 
 
+def rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Row dicts as a table of ``schema`` (a missing key is null), built the one way every
+    writer builds them, so that a patched table's rows equal a full run's.
+
+    >>> rows_table([{"source_path": "a.md"}], pa.schema([("source_path", pa.string()), ("n", pa.int64())])).to_pylist()
+    [{'source_path': 'a.md', 'n': None}]
+    """
+    # Column lists from the row dicts: twice as fast as Table.from_pylist.
+    return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+
+
 class TableWriter:
     """Writes rows to a Parquet file in row groups of ``batch_size``, checked against ``schema``."""
 
@@ -416,9 +421,7 @@ class TableWriter:
 
     def _flush(self) -> None:
         if self.rows:
-            # Column lists from the row dicts: twice as fast as Table.from_pylist.
-            columns = {name: [row.get(name) for row in self.rows] for name in self.schema.names}
-            self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+            self.writer.write_table(rows_table(self.rows, self.schema))
             self.count += len(self.rows)
             self.rows = []
 
@@ -709,18 +712,18 @@ class Exporter:
         posts_now = str(self.dir.path("posts"))
         for doc, finished, logged in items:
             final = claims.claim(doc, finished, logged)
-            is_fresh = logged is None
             position[doc.source_path] = len(position)
-            written = final is not None and final.markdown is not None and final.file_name is not None
-            if is_fresh:
-                for name in PER_POST_TABLES:
-                    fresh_rows[name][doc.source_path] = []
+            markdown = final.markdown if final is not None else None
+            name = final.file_name if final is not None and markdown is not None else None
+            if logged is None:  # a fresh post
+                for table in PER_POST_TABLES:
+                    fresh_rows[table][doc.source_path] = []
                 for table, rows in table_rows(doc, final).items():
                     fresh_rows[table][doc.source_path] = rows
-                if written and final is not None and final.markdown is not None:
-                    self.dir.write_new(f"posts/{final.file_name}", final.markdown)
-            elif written and final is not None and final.file_name is not None:
-                _link_or_copy(os.path.join(posts_before, final.file_name), os.path.join(posts_now, final.file_name))
+                if name is not None and markdown is not None:
+                    create_file(os.path.join(posts_now, name), markdown)
+            elif name is not None:
+                _link_or_copy(os.path.join(posts_before, name), os.path.join(posts_now, name))
         size = self.config.export.batch_size
         counts = {
             name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], position, size)
@@ -1014,14 +1017,14 @@ class RunLog:
     """The log a cached run keeps beside its cache, so that the next run can patch its output.
 
     Two files per output folder, under ``<cache>/runs/``. The records file holds the index
-    fingerprint and the entries as the first pass built them, then streams every post in
-    run order (its Doc without texts or row, its category names, its finished post with
-    only what claims and counts read: ``light_post``). The main file holds the cache salt,
-    a short line per post (``LoggedPost``) and the size, mtime and inode of every file of
-    the output folder once it is in place. Both are written under temporary names and renamed after the
-    folder's swap, the main file last; a random run id in both tells a mismatched pair. A
-    folder changed since (a file edited, added or removed) no longer matches its log, and
-    the next run does not patch it.
+    fingerprint and the entries as the first pass built them, then every post in run
+    order, in batches of ``LOG_BATCH`` (its Doc without texts or row, its category names,
+    its finished post with only what claims and counts read: ``light_post``). The main file
+    holds the cache salt, a short line per post (``LoggedPost``, with the input's stamp) and
+    the size, mtime and inode of every file of the output folder once it is in place. Both
+    are written under temporary names and renamed after the folder's swap, the main file
+    last; a random run id in both tells a mismatched pair. A folder changed since (a file
+    edited, added or removed) no longer matches its log, and the next run does not patch it.
     """
 
     def __init__(self, cache_dir: Path, out_dir: Path, salt: str, stamps: dict[str, int] | None = None) -> None:
@@ -1194,7 +1197,7 @@ def _same_rows(source: pq.ParquetFile, schema: pa.Schema, fresh: dict[str, list[
         if read is None or read[0] != group:
             read = group, source.read_row_group(group)
         old.append(read[1].slice(first - int(starts[group]), count))
-    new = [pa.Table.from_pydict({column: [row.get(column) for row in fresh[path]] for column in schema.names}, schema=schema) for _, path in at]
+    new = [rows_table(fresh[path], schema) for _, path in at]
     return bool(pa.concat_tables(old).equals(pa.concat_tables(new)))
 
 
@@ -1209,9 +1212,7 @@ def _merge_groups(
     waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
 
     def rows_of(path: str) -> tuple[pa.Table, Any]:
-        rows = fresh[path]
-        table = pa.Table.from_pydict({column: [row.get(column) for row in rows] for column in schema.names}, schema=schema)
-        return table, numpy.full(len(rows), where[path])
+        return rows_table(fresh[path], schema), numpy.full(len(fresh[path]), where[path])
 
     groups = _RowGroups(pq.ParquetWriter(target, schema, compression="zstd"), batch_size)
     try:
