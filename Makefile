@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest fuzz bench clean
+.PHONY: run test lint typecheck pytest fuzz bench bytecode clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(STAMP)
 
+# The package's bytecode, as installing a wheel leaves it. Where PYTHONDONTWRITEBYTECODE is
+# set (it is on our machines) an editable install has none, and every run compiles pipeline/
+# again: 0.05 s of a 1.2 s run. Incremental: only changed modules are compiled.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q pipeline
+
 # Runs the four stages and the report through DVC on raw/ (dvc.yaml); outputs land in clean/
-run: $(STAMP)
+run: $(STAMP) bytecode
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 	@cat clean/report.json | head -12
 
@@ -41,7 +47,7 @@ fuzz: $(DEV_STAMP)
 
 # Pipeline against the naive baseline on the archive and synthetic archives; rewrites BENCHMARKS.md.
 # Larger sizes on demand: make bench BENCH_ARGS="--sizes 998,10000,100000"
-bench: $(DEV_STAMP)
+bench: $(DEV_STAMP) bytecode
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 clean:

@@ -27,6 +27,7 @@ from pipeline.io import (
     Exporter,
     FinishMany,
     Logged,
+    PickledPost,
     ResultCache,
     RunLog,
     SecondPass,
@@ -72,11 +73,16 @@ def _apply(name: str, docs: Iterable[Doc], config: Config) -> Iterator[Doc]:
 
 @dataclass(frozen=True)
 class Done:
-    """A post after every stage, with its export values when they could be built already."""
+    """A post after every stage, with its export values when they could be built already
+    (``pickled`` instead of ``post`` when a worker process built them: ``PickledPost``)."""
 
     doc: Doc
     post: Post | None
     cached: bool = False
+    pickled: PickledPost | None = None
+
+    def built(self) -> Post | PickledPost | None:
+        return self.pickled or self.post
 
 
 def clean_one(raw_dir: Path, relative: str, config: Config, cache: Cache | None = None) -> Done:
@@ -156,7 +162,7 @@ def run_pipeline(
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
             for count, done in enumerate(with_learned_categories(results, _doc_of, redo), start=1):
-                exporter.add(done.doc, done.post)
+                exporter.add(done.doc, done.built())
                 if stats is not None:
                     stats["cache_hits"] = stats.get("cache_hits", 0) + done.cached
                 if progress is not None:
@@ -288,11 +294,11 @@ def _init_finisher(second: SecondPass) -> None:
     _worker_state.update(second=second)
 
 
-def _finish_in_pool(pool: Pool, workers: int, posts: list[Post]) -> Callable[[], list[FinalPost]]:
+def _finish_in_pool(pool: Pool, workers: int, posts: list[Post | bytes]) -> Callable[[], list[FinalPost]]:
     return pool.map_async(_finish_in_worker, posts, chunksize=max(1, len(posts) // (workers * 4))).get
 
 
-def _finish_in_worker(post: Post) -> FinalPost:
+def _finish_in_worker(post: Post | bytes) -> FinalPost:
     return cast(SecondPass, _worker_state["second"]).finish(post)
 
 
@@ -338,7 +344,8 @@ def _init_worker(raw_dir: Path, config: Config, cache: Cache | None) -> None:
 
 
 def _clean_in_worker(relative: str) -> Done:
-    return clean_one(_worker_state["raw_dir"], relative, _worker_state["config"], _worker_state["cache"])
+    done = clean_one(_worker_state["raw_dir"], relative, _worker_state["config"], _worker_state["cache"])
+    return replace(done, post=None, pickled=PickledPost.of(done.post))
 
 
 def run_first_stage(raw_dir: Path, out_dir: Path, config: Config) -> int:
@@ -396,7 +403,8 @@ def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
         with _results(raw_dir, relatives, sided) as results:
             redo = partial(_rebuild, config=sided)
             for done in with_learned_categories(results, _doc_of, redo):
-                rows[done.doc.source_path][side] = done.post.row if done.post else None
+                post = done.built()
+                rows[done.doc.source_path][side] = (post.load() if isinstance(post, PickledPost) else post).row if post else None
     differences = []
     for relative, by_side in rows.items():
         ours, theirs = by_side["ours"], by_side["theirs"]
