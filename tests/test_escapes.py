@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+# The regex parser, to read ftfy's pattern (typeshed only has the deprecated sre_* names).
+import re._compiler as re_compiler  # type: ignore[import-not-found]
+import re._constants as re_constants  # type: ignore[import-not-found]
+import re._parser as re_parser  # type: ignore[import-not-found]
+
 import pytest
+from ftfy.badness import BADNESS_RE
+from ftfy.badness import is_bad as ftfy_is_bad
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.escapes import decode_escapes, fix_mojibake, join_surrogates, remove_excel_debris
+from pipeline.escapes import _CONTINUATION, _MOJIBAKE_HINT, BADNESS_REACH, decode_escapes, fix_mojibake, is_bad, join_surrogates, remove_excel_debris
 
 # --- decode_escapes ----------------------------------------------------------------------
 
@@ -171,6 +180,53 @@ def test_fix_mojibake_repairs_generated_mojibake_and_is_idempotent(text: str) ->
     fixed = fix_mojibake(broken)
     assert fixed == text
     assert fix_mojibake(fixed) == fixed
+
+
+# --- is_bad and the mojibake hint: faster forms of the same answers ------------------------
+
+
+def test_every_badness_match_holds_a_non_ascii_character_within_reach() -> None:
+    """What ``escapes.is_bad`` relies on, checked against the installed ftfy: each branch of
+    BADNESS_RE needs a character no ASCII character matches, and none is longer than the
+    reach allows; its only anchor is ``^``, which a search from a later start never matches."""
+    tree = re_parser.parse(BADNESS_RE.pattern, re.VERBOSE)
+    assert len(tree.data) == 1 and tree.data[0][0] is re_constants.BRANCH
+    for branch in tree.data[0][1][1]:
+        assert branch.getwidth()[1] <= BADNESS_REACH + 1, branch
+        needs_non_ascii = False
+        for op, value in branch.data:
+            if op is re_constants.AT:
+                assert value is re_constants.AT_BEGINNING, branch
+            elif op not in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT):  # an optional \s? may be ASCII or nothing
+                single = re_compiler.compile(re_parser.SubPattern(branch.state, [(op, value)]), re.VERBOSE)
+                needs_non_ascii |= not any(single.fullmatch(chr(code)) for code in range(128))
+        assert needs_non_ascii, branch
+
+
+_MOJIBAKE_CHARS = "ÃÂâ€™œ\x9d©«»\u00a0°ÅŠš¢£¥¤¦§¨¬®¯±²³´µ¶·¸¹º¼½¾×÷ØÙВГРСЂўβΒΓΞΟ‚Ä√≈│┌▀ÒÕøéèàçÉÀ–—‘’“”…"
+_mixed_text = st.text(alphabet=st.sampled_from([*"ab zA.,?!\n\t-", *_MOJIBAKE_CHARS]), max_size=60)
+
+
+@given(st.lists(st.one_of(_mixed_text, _french, _french.map(_as_cp1252)), min_size=1, max_size=4).map("".join))
+def test_is_bad_gives_ftfys_answer(text: str) -> None:
+    assert is_bad(text) == ftfy_is_bad(text)
+
+
+@pytest.mark.parametrize("core", ["ГўВЂВ.x", "a\nÃ b", "Ã b", "q Â «", "é\u00a0»", "œ1", "Ã©"])
+@pytest.mark.parametrize(("before", "after"), [("", ""), ("plain text ", ""), ("", " plain text"), ("x" * 40 + "é ", " é" + "y" * 40)])
+def test_is_bad_gives_ftfys_answer_at_the_edges_of_its_windows(core: str, before: str, after: str) -> None:
+    """Matches whose ends are ASCII, as far from their non-ASCII character as they go, at
+    the start and end of a text and between other windows (``^`` only at the real start)."""
+    text = before + core + after
+    assert is_bad(text) == ftfy_is_bad(text)
+
+
+_PLAIN_HINT = re.compile(f"[\\u00c2-\\u00df]{_CONTINUATION}|[\\u00e0-\\u00ef]{_CONTINUATION}{{2}}|[\\u00f0-\\u00f4]{_CONTINUATION}{{3}}|[\\u0080-\\u009f]")
+
+
+@given(st.lists(st.one_of(_mixed_text, _french, _french.map(_as_cp1252)), min_size=1, max_size=4).map("".join))
+def test_mojibake_hint_matches_where_its_plain_alternation_does(text: str) -> None:
+    assert [m.start() for m in _MOJIBAKE_HINT.finditer(text)] == [m.start() for m in _PLAIN_HINT.finditer(text)]
 
 
 # --- remove_excel_debris -----------------------------------------------------------------
