@@ -411,6 +411,8 @@ class TableWriter:
         self.schema = schema
         self.batch_size = batch_size
         self.rows: list[dict[str, Any]] = []
+        self.tables: list[pa.Table] = []
+        self.table_rows = 0
         self.writer = pq.ParquetWriter(path, schema, compression="zstd")
         self.count = 0
 
@@ -419,11 +421,33 @@ class TableWriter:
         if len(self.rows) >= self.batch_size:
             self._flush()
 
+    def add_table(self, table: pa.Table) -> None:
+        """Rows already built (one per post, as the second pass builds posts rows): cut into
+        the same row groups as ``add``, each in one chunk as ``rows_table`` makes it (the
+        page breaks depend on it), so the file is the one ``add`` would write."""
+        self.tables.append(table)
+        self.table_rows += table.num_rows
+        if self.table_rows < self.batch_size:
+            return
+        pending = pa.concat_tables(self.tables)
+        start = 0
+        while self.table_rows - start >= self.batch_size:
+            self._write(pending.slice(start, self.batch_size).combine_chunks())
+            start += self.batch_size
+        self.tables = [pending.slice(start)]
+        self.table_rows -= start
+
+    def _write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+        self.count += table.num_rows
+
     def _flush(self) -> None:
         if self.rows:
-            self.writer.write_table(rows_table(self.rows, self.schema))
-            self.count += len(self.rows)
+            self._write(rows_table(self.rows, self.schema))
             self.rows = []
+        if self.table_rows:
+            self._write(pa.concat_tables(self.tables).combine_chunks())
+            self.tables, self.table_rows = [], 0
 
     def close(self) -> None:
         self._flush()
@@ -685,12 +709,18 @@ class Exporter:
         writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, size) for name, schema in PER_POST_TABLES.items()}
         self.dir.path("posts").mkdir()
         claims = _Claims(self.config.resolve.side, self.log)
-        for doc, finished in _in_windows(self._spilled(), finish_many):
-            final = claims.claim(doc, finished)
-            if finished is not None and final is not None and final.file_name != second.file_name(finished):
-                raise AssertionError(f"{doc.source_path}: claimed {final.file_name}, but its Markdown went to {second.file_name(finished)}")
-            for table, rows in table_rows(doc, final).items():
-                writers[table].add(rows)
+        for pairs, posts_table in _in_windows(self._spilled(), finish_many):
+            claimed: list[FinalPost] = []
+            for doc, finished in pairs:
+                final = claims.claim(doc, finished)
+                if finished is not None and final is not None and final.file_name != second.file_name(finished):
+                    raise AssertionError(f"{doc.source_path}: claimed {final.file_name}, but its Markdown went to {second.file_name(finished)}")
+                for table, rows in table_rows(doc, final).items():
+                    if table != "posts":  # built where the posts were finished, in posts_table
+                        writers[table].add(rows)
+                if final is not None:
+                    claimed.append(final)
+            writers["posts"].add_table(with_claims(posts_table, claimed))
         for writer in writers.values():
             writer.close()
         return self._complete(claims, writers["posts"].count)
@@ -797,7 +827,7 @@ class _Claims:
 KEEP_IN_MEMORY: Final = 8 * 1024 * 1024
 # Starts ``SecondPass.finish`` on a window of posts and returns what waits for the results,
 # so that the next window is under way while this process writes the previous one.
-FinishMany = Callable[[list[Post | bytes]], Callable[[], list[FinalPost]]]
+FinishMany = Callable[[list[Post | bytes]], Callable[[], "Finished"]]
 
 
 @dataclass(frozen=True)
@@ -855,28 +885,62 @@ class SecondPass:
         create_file(os.path.join(self.posts_dir, name), final.markdown)
         return replace(final, markdown="")
 
+    def finish_chunk(self, posts: list[Post | bytes]) -> Finished:
+        """``finish`` for several posts, with their posts.parquet rows built here too: the
+        main process gets light posts (``light_post``) and the rows as Arrow columns rather
+        than a dict of 40 fields a post to unpickle and convert (10,000 posts: a second of
+        its time)."""
+        finals = [self.finish(post) for post in posts]
+        return Finished([light_post(final) for final in finals], rows_table([final.row for final in finals], POSTS_SCHEMA))
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Posts after the second pass, light (``light_post``), and their posts.parquet rows as
+    ``finish_post`` made them, before the claims (``with_claims`` puts those in)."""
+
+    posts: list[FinalPost]
+    table: pa.Table
+
+    @staticmethod
+    def join(parts: list[Finished]) -> Finished:
+        """Parts finished apart (by worker processes), as one, in order."""
+        tables = [part.table for part in parts] or [rows_table([], POSTS_SCHEMA)]
+        return Finished([post for part in parts for post in part.posts], pa.concat_tables(tables))
+
+
+def with_claims(table: pa.Table, claimed: list[FinalPost]) -> pa.Table:
+    """Posts rows with what the claims changed in them (``claim_file_name``, ``claim_redirects``):
+    the output path and the problems, from the claimed posts of the same rows, in order."""
+    if len(claimed) != table.num_rows:
+        raise AssertionError(f"{len(claimed)} claimed posts for {table.num_rows} posts rows")
+    for name in ("output_path", "problems"):
+        column = pa.array([post.row[name] for post in claimed], POSTS_SCHEMA.field(name).type)
+        table = table.set_column(table.schema.get_field_index(name), POSTS_SCHEMA.field(name), column)
+    return table
+
 
 # Posts handed to ``finish_many`` at a time: enough to keep worker processes busy, few
 # enough that memory holds two windows, not the archive.
 FINISH_WINDOW: Final = 256
 
 
-def _finish_serially(posts: list[Post | bytes], second: SecondPass) -> Callable[[], list[FinalPost]]:
-    return lambda: [second.finish(post) for post in posts]
+def _finish_serially(posts: list[Post | bytes], second: SecondPass) -> Callable[[], Finished]:
+    return lambda: second.finish_chunk(posts)
 
 
-def _in_windows(pairs: Iterator[tuple[Doc, Post | bytes | None]], finish_many: FinishMany) -> Iterator[tuple[Doc, FinalPost | None]]:
-    """Each spilled doc with its finished post (None when quarantined), a window at a time;
-    the next window is handed out before the results of this one are yielded."""
-    pending: tuple[list[tuple[Doc, Post | bytes | None]], Callable[[], list[FinalPost]]] | None = None
+def _in_windows(pairs: Iterator[tuple[Doc, Post | bytes | None]], finish_many: FinishMany) -> Iterator[tuple[list[tuple[Doc, FinalPost | None]], pa.Table]]:
+    """A window at a time: each spilled doc with its finished post (None when quarantined),
+    and the window's posts rows; the next window is handed out before this one is yielded."""
+    pending: tuple[list[tuple[Doc, Post | bytes | None]], Callable[[], Finished]] | None = None
     while True:
         window = list(islice(pairs, FINISH_WINDOW))
         started = (window, finish_many([post for _, post in window if post is not None])) if window else None
         if pending is not None:
             done, results = pending
-            finished = iter(results())
-            for doc, post in done:
-                yield doc, (next(finished) if post is not None else None)
+            finished = results()
+            posts = iter(finished.posts)
+            yield [(doc, next(posts) if post is not None else None) for doc, post in done], finished.table
         if started is None:
             return
         pending = started

@@ -329,9 +329,9 @@ def light_post(post: FinalPost) -> FinalPost:
     return replace(post, markdown=None if post.markdown is None else "", row=row)
 
 
-# The row fields that claim_file_name, claim_redirects and Tally read.
+# The row fields that claim_file_name, claim_redirects, Tally and link_rows read.
 LIGHT_ROW_KEYS: Final[tuple[str, ...]] = (
-    *("source_path", "output_path", "problems", "date_local", "wp_row_parse", "draft", "duplicate_of", "wp_author_id"),
+    *("source_path", "url", "output_path", "problems", "date_local", "wp_row_parse", "draft", "duplicate_of", "wp_author_id"),
     *("wp_author_login", "wp_author_email", "wp_author_first_name", "wp_author_last_name", "wp_author_display_name"),
 )
 

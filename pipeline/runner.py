@@ -25,6 +25,7 @@ from pipeline.errors import PatchRefused
 from pipeline.io import (
     DocWriter,
     Exporter,
+    Finished,
     FinishMany,
     Logged,
     PickledPost,
@@ -282,8 +283,26 @@ def _finisher(second: SecondPass, config: Config, posts: int) -> Iterator[Finish
         return
     # A new pool, forked once the index has settled: the workers inherit it without pickling.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, _init_finisher, (second,)) as pool:
+    with QuietPool(workers, _init_finisher, (second,), context=multiprocessing.get_context(method)) as pool:
         yield partial(_finish_in_pool, pool, workers)
+
+
+class QuietPool(Pool):
+    """multiprocessing's process pool, without its worker handler's busy loop.
+
+    CPython's worker handler thread (``Pool._handle_workers``) sleeps in a ``wait`` on the
+    worker processes' sentinels, the pool's notices and the result pipe
+    (``Pool._get_sentinels``). While a result waits in that pipe for the result handler
+    thread, the ``wait`` returns at once, and the handler polls every worker process and
+    waits again, over and over: at 10,000 posts, most of the 1.4 s of CPU the pool's
+    threads took in the main process during the second pass, fighting its main thread
+    for the GIL. The handler acts only when a worker exits or the pool changes state, and
+    both wake it without the result pipe: a worker's sentinel, the pool's notice queue
+    (work drained, close, terminate).
+    """
+
+    def _get_sentinels(self) -> list[Any]:
+        return [self._change_notifier._reader]  # type: ignore[attr-defined]  # CPython's own attribute, set in Pool.__init__
 
 
 # Below this many posts per worker, starting processes costs more than it saves.
@@ -294,12 +313,14 @@ def _init_finisher(second: SecondPass) -> None:
     _worker_state.update(second=second)
 
 
-def _finish_in_pool(pool: Pool, workers: int, posts: list[Post | bytes]) -> Callable[[], list[FinalPost]]:
-    return pool.map_async(_finish_in_worker, posts, chunksize=max(1, len(posts) // (workers * 4))).get
+def _finish_in_pool(pool: Pool, workers: int, posts: list[Post | bytes]) -> Callable[[], Finished]:
+    size = max(1, len(posts) // (workers * 4))
+    parts = pool.map_async(_finish_in_worker, [posts[start : start + size] for start in range(0, len(posts), size)], chunksize=1)
+    return lambda: Finished.join(parts.get())
 
 
-def _finish_in_worker(post: Post | bytes) -> FinalPost:
-    return cast(SecondPass, _worker_state["second"]).finish(post)
+def _finish_in_worker(posts: list[Post | bytes]) -> Finished:
+    return cast(SecondPass, _worker_state["second"]).finish_chunk(posts)
 
 
 def _doc_of(done: Done) -> Doc:
@@ -324,7 +345,7 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
         return
     # fork shares the imported modules; no pyarrow thread pool exists yet at this point.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, _init_worker, (raw_dir, config, cache)) as pool:
+    with QuietPool(workers, _init_worker, (raw_dir, config, cache), context=multiprocessing.get_context(method)) as pool:
         yield _ordered(pool, relatives, workers)
 
 

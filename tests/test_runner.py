@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,7 +16,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import InputError
-from pipeline.runner import run_export, run_first_stage, run_middle_stage, run_pipeline
+from pipeline.runner import QuietPool, run_export, run_first_stage, run_middle_stage, run_pipeline
 from tests.conftest import RAW, corpus_or_skip, same_tree
 
 
@@ -167,3 +171,18 @@ def test_file_names_claimed_ahead_are_the_ones_the_workers_write(tmp_path: Path)
     assert written == sorted(r["output_path"].removeprefix("posts/") for r in rows if r["output_path"])
     assert sum("slug_collision" in r["problems"] for r in rows) == 110  # 100 renamed, 10 file names taken
     assert same_tree(tmp_path / "parallel", tmp_path / "serial") == []
+
+
+def test_quiet_pool_still_replaces_a_dead_worker_and_shuts_down() -> None:
+    """QuietPool's worker handler no longer wakes on every result; it must still wake when
+    a worker dies (else the last task would wait forever) and when the pool ends."""
+    with QuietPool(1, context=multiprocessing.get_context("fork")) as pool:
+        assert pool.map(abs, range(-300, 0), chunksize=7) == list(range(300, 0, -1))
+        first = pool.apply(os.getpid)
+        pool.apply_async(time.sleep, (60,))
+        time.sleep(0.5)  # the worker is in the task, not waiting for one (it holds no lock)
+        os.kill(first, signal.SIGKILL)
+        assert pool.apply_async(os.getpid).get(timeout=20) != first
+        started = time.monotonic()
+    pool.join()
+    assert time.monotonic() - started < 10
