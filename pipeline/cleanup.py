@@ -79,6 +79,9 @@ _CUT_TAG: Final = re.compile(r'<(?:[A-Za-z][A-Za-z0-9]*[ \t][^<>\n]*""[^<>\n]*|/
 # ``[youtube URL params]`` (also WordPress.com's ``[youtube=URL]``) and ``[embed]URL[/embed]``.
 # Neither part may hold a bracket: an unclosed ``[youtube`` costs a scan to the next one only.
 _YOUTUBE_SHORTCODE: Final = re.compile(r"\[youtube[ =][ \t]*+([^\s\[\]]++)[^\[\]\n]*+\]|\[embed\]\s*+([^\s\[\]]++)\s*+\[/embed\]", re.I)
+# What every match of it starts with: texts without it are returned unread (a search for the
+# ``[``, ten times faster than lowering the whole body to look for both openings).
+_SHORTCODE_START: Final = re.compile(r"\[(?:youtube|embed\])", re.I)
 # The 11-character video id in watch (``v=`` anywhere in the query), embed, v/, shorts/ and
 # youtu.be URLs.
 _VIDEO_ID: Final = re.compile(
@@ -287,8 +290,7 @@ def convert_youtube_shortcodes(text: str, target: YoutubeTarget) -> str:
     """
     if target not in ("hugo", "jekyll"):
         raise ValueError(f"unknown YouTube target {target!r}: expected 'hugo' or 'jekyll'")
-    lowered = text.lower()
-    if "[youtube" not in lowered and "[embed]" not in lowered:
+    if not _SHORTCODE_START.search(text):
         return text
 
     def replace(match: re.Match[str]) -> str:

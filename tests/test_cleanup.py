@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from pipeline import cleanup
 from pipeline.cleanup import (
+    _SHORTCODE_START,
+    _YOUTUBE_SHORTCODE,
     CLEANUP_STEP_NAMES,
     convert_youtube_shortcodes,
     drop_csv_debris,
@@ -518,3 +520,16 @@ def test_cleanup_on_the_real_archive() -> None:
     assert sum(text.rstrip().endswith('"') for text in cleaned.values()) == 12
     # Hard case 15 keeps its opening quote.
     assert cleaned["2013-12-16-fiction-n6-big-dog.md"].startswith('"*Plus que 3 km ...*" songe Mathieu')
+
+
+_SHORTCODE_BITS = st.sampled_from(
+    ["[", "]", "[youtube", "[YouTube", "[YOUTUBE=", "[embed]", "[EMBED]", "[/embed]", " ", "\n", "=", "http://youtu.be/mxm5VfJvXCc", "x", "é"]
+)
+
+
+@given(st.lists(_SHORTCODE_BITS, max_size=12).map("".join))
+def test_a_text_without_a_shortcode_start_has_no_shortcode(text: str) -> None:
+    """convert_youtube_shortcodes returns a text unread when its shortcode's start is absent:
+    that is exact only if every shortcode match begins with that start."""
+    if _YOUTUBE_SHORTCODE.search(text):
+        assert _SHORTCODE_START.search(text)
