@@ -533,3 +533,11 @@ def test_a_text_without_a_shortcode_start_has_no_shortcode(text: str) -> None:
     that is exact only if every shortcode match begins with that start."""
     if _YOUTUBE_SHORTCODE.search(text):
         assert _SHORTCODE_START.search(text)
+
+
+_PLAIN_STAR_RUN = re.compile(r"(?<![\\*])\*{4,}")  # the star-run pattern as first written
+
+
+@given(st.lists(st.sampled_from(["*", "**", "****", "\\", "\\*", " ", "a", "\n", "é"]), max_size=16).map("".join))
+def test_the_star_run_pattern_matches_where_its_plain_form_does(text: str) -> None:
+    assert [m.span() for m in cleanup._STAR_RUN.finditer(text)] == [m.span() for m in _PLAIN_STAR_RUN.finditer(text)]
