@@ -181,9 +181,12 @@ def drop_slideshare_remnants(text: str) -> str:
     """
     if "View more" not in text:
         return text
-    # A second pass only matters for a remnant nested in another one.
+    # A second pass only matters for a remnant nested in another one, so only while one is
+    # left to find: both patterns need the words.
     while (changed := _REMNANT_SENTENCE.sub("", _REMNANT_LINE.sub("", text))) != text:
         text = changed
+        if "View more" not in text:
+            break
     return text
 
 
