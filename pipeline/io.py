@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
-from itertools import chain, islice
+from itertools import chain, groupby, islice
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -1308,12 +1308,13 @@ def _merge_groups(
     try:
         for number in range(source.num_row_groups):
             old = source.read_row_group(number)
-            # The mask from a set, not pyarrow.compute: importing that costs a rerun 85 ms.
+            # The fresh posts' old rows go as slices around them: Table.filter (and take)
+            # would import pyarrow.compute, 57 to 85 ms of a rerun.
             paths = old.column("source_path").to_pylist()
             if any(path in fresh for path in paths):
-                kept = [path not in fresh for path in paths]
-                old = old.filter(pa.array(kept, pa.bool_()))
-                paths = [path for path, keep in zip(paths, kept, strict=True) if keep]
+                runs = [(start, length) for gone, start, length in _runs(path in fresh for path in paths) if not gone]
+                old = pa.concat_tables([old.slice(start, length) for start, length in runs]) if runs else old.slice(0, 0)
+                paths = [path for path in paths if path not in fresh]
             if not old.num_rows:
                 continue
             try:
@@ -1334,6 +1335,19 @@ def _merge_groups(
     finally:
         written = groups.close()
     return written
+
+
+def _runs(flags: Iterable[bool]) -> Iterator[tuple[bool, int, int]]:
+    """Runs of equal flags, as (flag, start, length).
+
+    >>> list(_runs([True, True, False, True]))
+    [(True, 0, 2), (False, 2, 1), (True, 3, 1)]
+    """
+    start = 0
+    for flag, run in groupby(flags):
+        length = sum(1 for _ in run)
+        yield flag, start, length
+        start += length
 
 
 class _RowGroups:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -305,3 +307,24 @@ def test_a_log_copied_batch_by_batch_still_patches_right(synthetic: Path, tmp_pa
         _insert(f"Étape {step}.")(sorted(raw.iterdir())[position])
         stats, notes, differ = _rerun(raw, tmp_path, f"batch{step}")
         assert (stats.get("patched"), notes, differ) == (1, [], []), step
+
+
+def test_a_patched_rerun_does_not_import_pyarrow_compute(synthetic: Path, tmp_path: Path) -> None:
+    """Dropping a changed post's old rows takes slices, not Table.filter, which would import
+    pyarrow.compute (57 to 85 ms, a tenth of a patched rerun of the archive)."""
+    raw = _prepared(synthetic, tmp_path)
+    _insert("Une phrase de plus, sans lien.")(sorted(raw.iterdir())[40])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.runner import run_pipeline\n"
+        "stats = {}\n"
+        f"config = load_config({{'run': {{'cache_dir': {str(tmp_path / 'cache')!r}}}}})\n"
+        f"run_pipeline(Path({str(raw)!r}), Path({str(tmp_path / 'out')!r}), config, stats=stats)\n"
+        "print(stats.get('patched'), 'pyarrow.compute' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "False"]
+    run_pipeline(raw, tmp_path / "fresh", FRESH)
+    assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
