@@ -16,6 +16,8 @@ from typing import Any, Final
 import frontmatter
 import yaml
 
+from pipeline.simple_yaml import Reader, Writer
+
 _HANDLER: Final = frontmatter.default_handlers.YAMLHandler()
 
 
@@ -66,6 +68,11 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 
 
+# The simple forms nearly every front matter has, read and written without PyYAML's Python
+# side (``pipeline.simple_yaml``); anything else, and every error, goes through PyYAML.
+_SIMPLE_READER: Final = Reader(_StrictLoader.yaml_implicit_resolvers)
+
+
 @dataclass(frozen=True)
 class Split:
     """A text split into front matter and body; ``front_matter`` is None when there is none."""
@@ -90,6 +97,9 @@ def split_front_matter(text: str) -> Split:
         raw_fm, body = _HANDLER.split(text)
     except ValueError:
         return Split(None, text.strip("\n").rstrip(), unterminated=True)
+    simple = _SIMPLE_READER.read_mapping(raw_fm)
+    if simple is not None:
+        return Split(simple[0], body.strip("\n").rstrip(), simple[1])
     loader = _StrictLoader(raw_fm)
     loader.duplicate_keys = []
     try:
@@ -142,6 +152,8 @@ def _represent_datetime(dumper: Any, value: datetime) -> yaml.Node:
 
 _Dumper.add_representer(datetime, _represent_datetime)
 _PyDumper.add_representer(datetime, _represent_datetime)
+_SIMPLE_WRITER: Final = Writer(_Dumper.yaml_implicit_resolvers)
+_DUMP_OPTIONS: Final[dict[str, Any]] = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False, "width": 1_000_000}
 _BEYOND_BMP: Final = re.compile("[\U00010000-\U0010ffff]")
 # Characters PyYAML's Python emitter writes raw although they read back as line breaks.
 _PY_EMITTER_UNSAFE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
@@ -160,15 +172,10 @@ def dump_markdown(front_matter: dict[str, Any], body: str) -> str:
     <BLANKLINE>
     Text
     """
-    flat = json.dumps(front_matter, ensure_ascii=False, default=str)
-    dumper = _PyDumper if _BEYOND_BMP.search(flat) and not _PY_EMITTER_UNSAFE.search(flat) else _Dumper
-    yaml_text = yaml.dump(
-        front_matter,
-        Dumper=dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=1_000_000,
-    )
+    yaml_text = _SIMPLE_WRITER.write_mapping(front_matter)  # what _Dumper writes; None: not simple
+    if yaml_text is None:
+        flat = json.dumps(front_matter, ensure_ascii=False, default=str)
+        dumper = _PyDumper if _BEYOND_BMP.search(flat) and not _PY_EMITTER_UNSAFE.search(flat) else _Dumper
+        yaml_text = yaml.dump(front_matter, Dumper=dumper, **_DUMP_OPTIONS)
     body = body.strip("\n")
     return f"---\n{yaml_text}---\n\n{body}\n" if body else f"---\n{yaml_text}---\n"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.conflicts import Resolution, Side, read_quoted_list_line, resolve_conflicts, sides_equivalent
+from pipeline.conflicts import Resolution, Side, resolve_conflicts, sides_equivalent
 
 SIDES: tuple[Side, ...] = ("ours", "theirs")
 
@@ -355,38 +354,3 @@ def test_midline_markers_are_found_as_the_reference_regex_finds_them(text: str) 
 
     expected = [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE_REFERENCE.finditer(text)]
     assert _midline_marker_lines(text) == expected
-
-
-# Items of plain words, marks YAML gives meaning to outside quotes (comment, mapping, flow,
-# anchor), and now and then the characters that matter inside them: quotes, backslashes,
-# breaks of every kind, tabs, a byte-order mark, controls, a lone surrogate.
-_PLAIN = st.text(alphabet=st.sampled_from([*"aé Z-_,:#&*![]{}%@`|>", "😀", "\u00a0"]), max_size=8)
-_TRICKY = st.text(alphabet=st.sampled_from([*"a'\"\\\t\r\n", "\x85", "\u2028", "\ufeff", "\x01", "\x7f", "\x9f", "\ud800"]), min_size=1, max_size=3)
-_ITEM_TEXT = st.one_of(_PLAIN, _PLAIN, _PLAIN, st.builds(str.__add__, _PLAIN, _TRICKY))
-_QUOTED_ITEMS = st.lists(st.one_of(_ITEM_TEXT.map(lambda t: f"'{t}'"), _ITEM_TEXT.map(lambda t: f'"{t}"')), max_size=4)
-_KEYS = st.sampled_from(["tags", "tags", "tags", "categories", "yes", "No", "ON", "off", "True", "NULL", "y", "_k", "é", "a-b"])
-_TAG_LINES = st.builds(
-    lambda key, gap, items, comma, end: f"{key}:{gap}[{comma.join(items)}]{end}",
-    _KEYS,
-    st.sampled_from([" ", " ", "  ", "\t", ""]),
-    _QUOTED_ITEMS,
-    st.sampled_from([", ", ",", " , "]),
-    st.sampled_from(["", "", " ", " # x", ","]),
-)
-
-
-@settings(max_examples=500)
-@given(_TAG_LINES)
-def test_a_tag_line_read_without_yaml_is_what_yaml_reads(line: str) -> None:
-    """The fast reading of ``key: ['a', "b"]`` lines in the sides' comparison: whenever it
-    answers, YAML (libyaml, as the slow path) must give the same value."""
-    fast = read_quoted_list_line(line)
-    if fast is not None:
-        assert fast == yaml.load(line, Loader=yaml.CSafeLoader)
-
-
-def test_the_tag_lines_of_a_conflict_are_read_without_yaml() -> None:
-    """The fast path is taken for the shapes the archive's conflicts hold."""
-    assert read_quoted_list_line("tags: ['ADEME', 'Séminaire']") == {"tags": ["ADEME", "Séminaire"]}
-    assert read_quoted_list_line('tags: ["données réelles", "Energie"]') == {"tags": ["données réelles", "Energie"]}
-    assert read_quoted_list_line("tags: []") == {"tags": []}
