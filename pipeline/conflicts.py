@@ -37,6 +37,9 @@ _ROW_HINT: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4
 # Post-link forms that the two sides of such an archive write differently, read in one
 # pass so that a rewrite's leftovers (``/2015/06/09/bang/-.html``) stay visible.
 _POST_LINK: Final = re.compile(r"(?:https?://[^/\s()\"]+)?/(\d{4})/(\d\d)/(?:(?:\d\d)/([^\s()\"/]+)/|([^\s()\"/]+?)\.html)")
+# What every match of it holds: a line without it is not searched with the pattern above,
+# whose optional scheme and host make the engine try it at every character.
+_POST_LINK_PART: Final = re.compile(r"/\d{4}/\d\d/")
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,9 @@ def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_la
             current = "theirs"
         elif current == "theirs" and (closed := _CLOSE.fullmatch(line)):
             ours, theirs = sections["ours"], sections["theirs"]
-            region = _region(fm_open, ours, theirs)
+            # One search over the sides joined: the pattern cannot cross a line break.
+            has_row = _ROW_HINT.search("\n".join(ours + theirs)) is not None
+            region = _region(fm_open, ours, theirs, has_row)
             block = Block(
                 start_line=start + 1,
                 end_line=i + 1,
@@ -189,7 +194,7 @@ def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_la
                 base_lines=len(sections["base"]),
                 ours_label=ours_label,
                 theirs_label=closed.group(1) or "",
-                has_export_row=any(_ROW_HINT.search(x) for x in ours + theirs),
+                has_export_row=has_row,
                 equivalent=sides_equivalent(ours, theirs),
             )
             return block, (ours if side == "ours" else theirs), i + 1
@@ -215,11 +220,11 @@ def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_la
     )
 
 
-def _region(fm_open: bool, ours: list[str], theirs: list[str]) -> Region:
+def _region(fm_open: bool, ours: list[str], theirs: list[str], has_row: bool) -> Region:
     if fm_open:
         closes = any(_FM_DELIMITER.fullmatch(x) for x in ours + theirs)
         return "front_matter_body" if closes else "front_matter"
-    if any(_ROW_HINT.search(x) for x in ours + theirs):
+    if has_row:
         return "export_row"
     return "body"
 
@@ -263,4 +268,6 @@ def _normalise_line(line: str) -> str:
                 value = None
         if isinstance(value, dict):
             line = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return _POST_LINK.sub(lambda m: f"/{m[1]}/{m[2]}/{m[3] or m[4]}", line).strip()
+    if _POST_LINK_PART.search(line):
+        line = _POST_LINK.sub(lambda m: f"/{m[1]}/{m[2]}/{m[3] or m[4]}", line)
+    return line.strip()

@@ -427,8 +427,14 @@ def slugify(text: str) -> str:
     'alibaba-prend-position-dans-lautomobile-a-pekin'
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    ascii_text = re.sub(r"['’]", "", ascii_text.lower())
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    return _NOT_SLUG.sub("-", _APOSTROPHES.sub("", ascii_text.lower())).strip("-")
+
+
+_APOSTROPHES: Final = re.compile(r"['’]")
+_NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
+
+
+_NOT_FILE_NAME: Final = re.compile(r"[^\w-]+")
 
 
 def sanitise_slug(slug: str) -> str:
@@ -437,7 +443,7 @@ def sanitise_slug(slug: str) -> str:
     >>> sanitise_slug("../../etc/passwd"), sanitise_slug("CON"), sanitise_slug("été-2")
     ('etc-passwd', 'con-post', 'été-2')
     """
-    safe = re.sub(r"[^\w-]+", "-", slug, flags=re.UNICODE).strip("-_")[:_MAX_SLUG].strip("-_")
+    safe = _NOT_FILE_NAME.sub("-", slug).strip("-_")[:_MAX_SLUG].strip("-_")
     if not safe:
         return "post"
     if safe.casefold() in _RESERVED_NAMES:

@@ -290,7 +290,10 @@ def split_author(blob: str) -> Author:
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[\s._]", "", text).casefold()
+    return _SQUASHED.sub("", text).casefold()
+
+
+_SQUASHED: Final = re.compile(r"[\s._]")
 
 
 def _matching_local_part(local_side: str, names: str) -> str | None:

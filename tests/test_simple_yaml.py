@@ -8,6 +8,7 @@ quotes, escapes, breaks of every kind, YAML 1.1's special words and numbers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import markdown
+from pipeline import markdown, simple_yaml
 from pipeline.config import load_config
 from pipeline.runner import run_pipeline
 from pipeline.simple_yaml import Reader, Resolution, Writer
@@ -258,3 +259,23 @@ def test_on_the_archive_every_front_matter_goes_the_fast_way_and_equals_pyyaml(t
     report = run_pipeline(corpus, tmp_path / "out", load_config({"run": {"workers": 1}}))
     assert report["cleaned"] == seen["read"] == seen["read_fast"] > 900
     assert seen["written"] == seen["written_fast"] > 900
+
+
+def _matched(pattern: re.Pattern[str]) -> set[int]:
+    every = "".join(map(chr, range(0x110000)))
+    return {ord(found) for found in pattern.findall(every)}
+
+
+def _spans(*spans: tuple[int, int]) -> set[int]:
+    return {point for low, high in spans for point in range(low, high + 1)}
+
+
+def test_the_characters_left_to_pyyaml_are_those_libyaml_refuses_or_reads_as_breaks() -> None:
+    """Reading: libyaml's reader takes tab, LF, CR, NEL, 20-7E, A0-D7FF, E000-FFFD and the
+    planes beyond; of those, the fast path also leaves tab, CR, NEL, LS, PS and the BOM to
+    PyYAML. Writing: libyaml's emitter writes as they are 20-7E, A0-D7FF and E000-FFFD but
+    the BOM (its IS_PRINTABLE); LS and PS are breaks."""
+    read = _spans((0x0A, 0x0A), (0x20, 0x7E), (0xA0, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF)) - {0x2028, 0x2029, 0xFEFF}
+    assert _matched(simple_yaml._UNREADABLE) == _spans((0, 0x10FFFF)) - read
+    written = _spans((0x20, 0x7E), (0xA0, 0xD7FF), (0xE000, 0xFFFD)) - {0x2028, 0x2029, 0xFEFF}
+    assert _matched(simple_yaml._UNWRITABLE) == _spans((0, 0x10FFFF)) - written
