@@ -7,15 +7,16 @@ error severity was found (or the accounting failed); 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline import __version__
 from pipeline.config import Config, load_config
@@ -90,6 +91,33 @@ def _parser() -> argparse.ArgumentParser:
     sides.add_argument("--report", type=Path, help="write the differences as JSON to this file")
     sides.add_argument("--strict", action="store_true", help="exit 1 if any post differs between the sides")
     return parser
+
+
+def run() -> NoReturn:
+    """The ``pipeline`` command: ``main``, then an exit that skips the interpreter's teardown.
+
+    Python's teardown frees every object one at a time (pyarrow's and numpy's modules, a
+    run's index) and collects the whole heap once more, for memory the system takes back at
+    once anyway: skipping it took the archive's run from 1.43 to 1.29 s (CPU 2.48 → 2.28 s,
+    medians of 8 alternating runs on a busy machine). What teardown would do that matters
+    still happens: the exit handlers run (multiprocessing's, ``weakref.finalize``'s,
+    logging's) and the standard streams are flushed. Every output file is closed before
+    ``main`` returns; an unexpected exception still goes through the normal exit.
+    """
+    try:
+        code = main()
+    except SystemExit as done:  # argparse: --help, --version, a bad flag
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else _say_exit(done.code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            stream.flush()
+    os._exit(code)
+
+
+def _say_exit(message: object) -> int:
+    print(message, file=sys.stderr)  # what sys.exit does with a message
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:

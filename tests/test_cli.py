@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,28 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     assert "resolved (theirs)" in result.stdout
     version = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, check=False)
     assert version.returncode == 0 and version.stdout.startswith("pipeline ")
+
+
+def test_the_command_exits_with_main_s_code_and_its_whole_output(tmp_path: Path) -> None:
+    """``python -m pipeline`` ends with ``os._exit`` after the exit handlers (``cli.run``):
+    every exit code still comes through, and nothing printed is lost."""
+
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # as a user's shell has it
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, check=False, env=buffered)
+
+    missing = command("run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "--params", str(PARAMS))
+    assert missing.returncode == 2 and "raw folder not found" in missing.stderr
+    bad_flag = command("run", "--side", "both")
+    assert bad_flag.returncode == 2 and "invalid choice" in bad_flag.stderr
+    helped = command("run", "--help")
+    assert helped.returncode == 0 and helped.stdout.rstrip().endswith("--side ours")
+    verbose = command("run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS), "-v", "--log-format", "json")
+    assert verbose.returncode == 0, verbose.stderr
+    messages = [json.loads(line) for line in verbose.stderr.splitlines()]
+    assert messages and all("message" in m for m in messages)
+    assert (tmp_path / "out" / "report.json").is_file()
 
 
 def test_sides_reports_differences_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
