@@ -98,8 +98,8 @@ def run() -> NoReturn:
 
     Python's teardown frees every object one at a time (pyarrow's and numpy's modules, a
     run's index) and collects the whole heap once more, for memory the system takes back at
-    once anyway: skipping it took the archive's run from 1.43 to 1.29 s (CPU 2.48 → 2.28 s,
-    medians of 8 alternating runs on a busy machine). What teardown would do that matters
+    once anyway: skipping it took the archive's run from 1.335 to 1.21 s (CPU 2.26 → 2.12 s,
+    medians of 10 alternating runs on a busy machine). What teardown would do that matters
     still happens: the exit handlers run (multiprocessing's, ``weakref.finalize``'s,
     logging's) and the standard streams are flushed. Every output file is closed before
     ``main`` returns; an unexpected exception still goes through the normal exit.
