@@ -26,7 +26,13 @@ _DEBRIS: Final = re.compile(r"_x000D_")
 # byte followed by as many continuation bytes as its sequence needs (Â..ß one, à..ï two,
 # ð..ô three), each U+0080..U+00BF or its Windows-1252 stand-in, or a bare C1 control.
 # Text without such a run is not handed to ftfy's slower badness check: healthy French
-# (é before a non-breaking space, à before ’) no longer pays for it.
+# (é before a non-breaking space, à before ’) no longer pays for it. Nor does French's
+# guillemet after an accented letter (``résumé\u00a0»``): a lead of à..ï, a no-break
+# space and a guillemet can only be the mojibake of one character of rare blocks
+# (Samaritan, Mongolian, Braille, Yi, some CJK ideographs and Hangul syllables), and a
+# quoted word of those scripts leaves other runs too. In the archive this guillemet was the
+# only run in each of the 44 bodies the filter let through, none of which ftfy found bad;
+# their badness checks took 35 ms of a 1.6 s run.
 _CONTINUATION: Final = (
     "[\\u0080-\\u00bf\\u0152\\u0153\\u0160\\u0161\\u0178\\u017d\\u017e\\u0192\\u02c6\\u02dc"
     "\\u2013\\u2014\\u2018-\\u201a\\u201c-\\u201e\\u2020-\\u2022\\u2026\\u2030\\u2039\\u203a\\u20ac\\u2122]"
@@ -35,9 +41,9 @@ _CONTINUATION: Final = (
 # (looked up behind it): the regex engine then skips ahead to a candidate lead rather than
 # trying four alternatives at every character, 2.6 times faster on French bodies. It
 # matches where the plain alternation
-# ``[Â-ß]C|[à-ï]C{2}|[ð-ô]C{3}|[\\x80-\\x9f]`` matches (a test holds them equal).
+# ``[Â-ß]C|[à-ï](?!\u00a0[«»])C{2}|[ð-ô]C{3}|[\\x80-\\x9f]`` matches (a test holds them equal).
 _MOJIBAKE_HINT: Final = re.compile(
-    f"[\\u0080-\\u009f\\u00c2-\\u00f4](?:(?<=[\\u00c2-\\u00df]){_CONTINUATION}|(?<=[\\u00e0-\\u00ef]){_CONTINUATION}{{2}}"
+    f"[\\u0080-\\u009f\\u00c2-\\u00f4](?:(?<=[\\u00c2-\\u00df]){_CONTINUATION}|(?<=[\\u00e0-\\u00ef])(?!\\u00a0[\\u00ab\\u00bb]){_CONTINUATION}{{2}}"
     f"|(?<=[\\u00f0-\\u00f4]){_CONTINUATION}{{3}}|(?<=[\\u0080-\\u009f]))"
 )
 # Where ``is_bad`` searches (exact, not a heuristic): every match of ftfy's BADNESS_RE holds
