@@ -108,6 +108,31 @@ def test_the_command_exits_with_main_s_code_and_its_whole_output(tmp_path: Path)
     assert (tmp_path / "out" / "report.json").is_file()
 
 
+def test_the_command_waits_for_threads_and_exit_handlers_before_it_ends(tmp_path: Path) -> None:
+    """``cli.run`` ends with ``os._exit``, after what the interpreter would still have done:
+    a thread that is not a daemon finishes, and the exit handlers run."""
+    done, handled = tmp_path / "thread-done", tmp_path / "handler-ran"
+    script = f"""
+import atexit, pathlib, threading, time
+import pipeline.cli as cli
+
+def work() -> None:
+    time.sleep(0.3)
+    pathlib.Path({str(done)!r}).write_text("done")
+
+def main() -> int:
+    threading.Thread(target=work).start()
+    atexit.register(lambda: pathlib.Path({str(handled)!r}).write_text("ran"))
+    return 3
+
+cli.main = main
+cli.run()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 3, result.stderr
+    assert done.read_text() == "done" and handled.read_text() == "ran"
+
+
 def test_sides_reports_differences_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
