@@ -850,8 +850,13 @@ class PickledPost:
     def of(cls, post: Post | None) -> PickledPost | None:
         return None if post is None else cls(post.entry, len(post.body), pickle.dumps(post, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def load(self) -> Post:
-        return cast(Post, pickle.loads(self.data))  # pickled by ``of``, in this run
+
+def as_post(post: Post | PickledPost | bytes) -> Post:
+    """A built post, whichever form it travelled in: as built, or pickled by this run's
+    first-pass worker (``PickledPost``, or the bytes it kept or spilled)."""
+    if isinstance(post, PickledPost):
+        post = post.data
+    return cast(Post, pickle.loads(post)) if isinstance(post, bytes) else post  # our own bytes
 
 
 @dataclass(frozen=True)
@@ -876,9 +881,7 @@ class SecondPass:
 
         Written here, in the worker that rendered it: the text never travels back to the
         main process, and no thread there waits on the disk."""
-        if isinstance(post, bytes):
-            post = cast(Post, pickle.loads(post))  # pickled by this run's first-pass worker
-        final = finish_post(post, self.index, self.config)
+        final = finish_post(as_post(post), self.index, self.config)
         name = self.file_name(final)
         if final.markdown is None or name is None:
             return final

@@ -420,6 +420,11 @@ def derive_title(body: str, limit: int = 90) -> str | None:
     return f"{cut}…"
 
 
+_APOSTROPHES: Final = re.compile(r"['’]")
+_NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
+_NOT_FILE_NAME: Final = re.compile(r"[^\w-]+")
+
+
 def slugify(text: str) -> str:
     """A WordPress-style slug: accents and apostrophes dropped, other runs of signs as ``-``.
 
@@ -428,13 +433,6 @@ def slugify(text: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _NOT_SLUG.sub("-", _APOSTROPHES.sub("", ascii_text.lower())).strip("-")
-
-
-_APOSTROPHES: Final = re.compile(r"['’]")
-_NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
-
-
-_NOT_FILE_NAME: Final = re.compile(r"[^\w-]+")
 
 
 def sanitise_slug(slug: str) -> str:

@@ -32,6 +32,7 @@ from pipeline.io import (
     ResultCache,
     RunLog,
     SecondPass,
+    as_post,
     code_version,
     discover,
     read_doc,
@@ -425,7 +426,7 @@ def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
             redo = partial(_rebuild, config=sided)
             for done in with_learned_categories(results, _doc_of, redo):
                 post = done.built()
-                rows[done.doc.source_path][side] = (post.load() if isinstance(post, PickledPost) else post).row if post else None
+                rows[done.doc.source_path][side] = as_post(post).row if post else None
     differences = []
     for relative, by_side in rows.items():
         ours, theirs = by_side["ours"], by_side["theirs"]
