@@ -608,7 +608,7 @@ def _claims(per_part: list[list[tuple[int, FinalPost]]], total: int, partitions:
 def _write_run_files(job: Job, tally: Tally, redirects: dict[str, str], posts_rows: int, inputs: int) -> dict[str, Any]:
     """authors.parquet, redirects.csv and report.json, after the accounting and the posts rules hold."""
     _put(job.tmp, job.tmp.join("authors.parquet"), _parquet_bytes(tally.author_rows(), AUTHORS_SCHEMA, job.config.export.batch_size))
-    _put(job.tmp, job.tmp.join("redirects.csv"), redirects_csv(redirects).encode("utf-8"))
+    _put(job.tmp, job.tmp.join("redirects.csv"), "".join(redirects_csv(sorted(redirects.items()))).encode("utf-8"))
     report = tally.report()
     if not report["accounting_ok"] or posts_rows != report["cleaned"] or report["inputs"] != inputs:
         raise AccountingError(inputs, report["cleaned"], report["quarantined"])

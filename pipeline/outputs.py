@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pipeline.config import Config
 from pipeline.dates import localize, offset_was_wrong, parse_wall_clock
 from pipeline.markdown import dump_markdown
+from pipeline.ondisk import DiskSet, StringSet
 from pipeline.problems import CODES, Problem, problem
 from pipeline.record import Change, Doc
 from pipeline.site import Entry, Link, SiteIndex, duplicate_key, is_mangled_title, permalink, rewrite_links
@@ -302,7 +303,7 @@ def claim_file_names(entries: Iterable[Entry], index: SiteIndex) -> dict[str, st
     that the second pass's workers can write the Markdown files themselves: the entries as
     the first pass built them, in input order; only the names that differ from the wanted
     one (a case-insensitive clash with an earlier post's), by source path."""
-    taken: set[str] = set()
+    taken = DiskSet()
     moved: dict[str, str] = {}
     for entry in entries:
         if entry.file_name is None or entry.source_path in index.canonical:
@@ -366,7 +367,7 @@ def _target_front_matter(base: dict[str, Any], aliases: list[str], draft: bool, 
     return ordered
 
 
-def claim_file_name(post: FinalPost, taken_names: set[str]) -> FinalPost:
+def claim_file_name(post: FinalPost, taken_names: StringSet) -> FinalPost:
     """The post with a file name no earlier post of the run has taken.
 
     Called in input order, so the result does not depend on how the work was scheduled;
@@ -383,14 +384,14 @@ def claim_file_name(post: FinalPost, taken_names: set[str]) -> FinalPost:
     return FinalPost(row, file_name, post.markdown, (*post.problems, collision), post.links, post.redirects, post.changes)
 
 
-def _claim_name(wanted: str, source_path: str, taken_names: set[str]) -> str:
+def _claim_name(wanted: str, source_path: str, taken_names: StringSet) -> str:
     """``wanted``, or a free name if an earlier post took it (names compare case-insensitively)."""
     name = wanted if wanted.casefold() not in taken_names else _free_name(wanted, source_path, taken_names)
     taken_names.add(name.casefold())
     return name
 
 
-def _free_name(file_name: str, source_path: str, taken_names: set[str]) -> str:
+def _free_name(file_name: str, source_path: str, taken_names: StringSet) -> str:
     """A free file name, suffixed with a hash of the source path (unique per input)."""
     stem = file_name[:-3]
     digest = hashlib.sha256(source_path.encode("utf-8")).hexdigest()

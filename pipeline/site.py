@@ -20,12 +20,17 @@ Heuristics, each named and measured in the README:
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Final
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
+
+from pipeline import ondisk
 
 _POST_PATH: Final = re.compile(r"/(\d{4})/(\d\d)/(?:(\d\d)/)?([^/]+?)(?:\.html?|/)?")
 # The ``]`` that closes a link's text, then its target. It leads, with the look back for the
@@ -110,73 +115,130 @@ class Link:
     rule: str | None
 
 
-@dataclass
-class SiteIndex:
-    """All posts' URLs, and the decisions that need them all: duplicates, link targets."""
+def choose_kept(twins: list[Entry]) -> tuple[Entry, str | None]:
+    """The twin the others merge into: the one with the shortest slug, the first of those
+    (heuristic ``duplicate_key``); and, when its title is CSV-mangled, a sound title from
+    another twin (None when it needs none or none has one).
 
-    extra_hosts: tuple[str, ...] = ()
-    entries: list[Entry] = field(default_factory=list)
-    canonical: dict[str, str] = field(default_factory=dict)  # source_path -> kept source_path
-    merged_paths: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    repaired_titles: dict[str, str] = field(default_factory=dict)
-    by_month: dict[tuple[int, int], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    by_slug: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    hosts: set[str] = field(default_factory=set)
-    urls: dict[str, str] = field(default_factory=dict)  # source_path -> url
-    renamed: dict[str, tuple[str, str]] = field(default_factory=dict)  # source_path -> (slug, url)
+    >>> kept, title = choose_kept([Entry("a.md", 0, "velo-2", None, None, "/velo-2/", (), "k", "Vélo", ()),
+    ...                            Entry("b.md", 1, "velo", None, None, "/velo/", (), "k", 'Vélo""', ())])
+    >>> kept.source_path, title
+    ('b.md', 'Vélo')
+    """
+    kept = min(twins, key=lambda e: (len(e.slug), e.order))
+    good_titles = [e.title for e in twins if not is_mangled_title(e.title)]
+    return kept, (good_titles[0] if is_mangled_title(kept.title) and good_titles else None)
+
+
+class SiteIndex:
+    """All posts' URLs, and the decisions that need them all: duplicates, link targets.
+
+    The entries and the lookup tables live in a SQLite database (``pipeline.ondisk``), not
+    in Python objects: a kilobyte a post in dicts and sets, they made a run's peak memory
+    grow with the archive. ``database`` is a file the caller owns (worker processes read it
+    after ``settle``), or ``""``: SQLite's private temporary database, for one process. What
+    only twins and URL clashes make (``canonical``, ``merged_paths``, ``repaired_titles``,
+    ``renamed``) and the hosts stay in memory: they grow with the defects, not the size.
+    """
+
+    def __init__(self, extra_hosts: tuple[str, ...] = (), database: str = "") -> None:
+        self.extra_hosts = extra_hosts
+        self.database = database
+        self.canonical: dict[str, str] = {}  # source_path -> kept source_path
+        self.merged_paths: dict[str, list[str]] = defaultdict(list)
+        self.repaired_titles: dict[str, str] = {}
+        self.renamed: dict[str, tuple[str, str]] = {}  # source_path -> (slug, url)
+        self.hosts: set[str] = set()
+        self.settled = False
+        self._pending: list[tuple[Any, ...]] = []
+        self._entry_hosts: set[str] = set()
+        self._pid = os.getpid()
+        self.db = ondisk.connect(database)
+        self.db.executescript(_SCHEMA)
 
     def add(self, entry: Entry) -> None:
-        self.entries.append(entry)
+        if self.settled:
+            raise AssertionError("SiteIndex.add after settle")
+        self._entry_hosts.update(entry.hosts)
+        self._pending.append(_entry_row(entry))
+        if len(self._pending) >= _INSERT_BATCH:
+            self._insert()
+
+    def _insert(self) -> None:
+        if not self._pending:
+            return
+        # One transaction a batch: in autocommit, every row would be written out on its own.
+        with ondisk.transaction(self.db):
+            self.db.executemany("INSERT INTO entries VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+        self._pending = []
+
+    def entries(self) -> Iterator[Entry]:
+        """The entries as added, in order (``settle`` renames none of them here), streamed."""
+        self._insert()
+        for row in self._reader().execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq"):
+            yield _entry_of(row)
 
     def settle(self) -> None:
         """Decide duplicates and build the link-lookup tables (after the last ``add``)."""
+        self._insert()
+        self.settled = True
+        with ondisk.transaction(self.db):
+            self._settle()
+
+    def _settle(self) -> None:
         # Without "www.", as resolve() compares them, once per run rather than per link.
-        self.hosts = {h.casefold().removeprefix("www.") for h in (*(h for e in self.entries for h in e.hosts), *self.extra_hosts)}
+        self.hosts = {h.casefold().removeprefix("www.") for h in (*self._entry_hosts, *self.extra_hosts)}
         groups: dict[str, list[Entry]] = defaultdict(list)
-        for entry in self.entries:
-            if entry.dup_key is not None:
-                groups[entry.dup_key].append(entry)
+        twins = "SELECT dup_key FROM entries WHERE dup_key IS NOT NULL GROUP BY dup_key HAVING count(*) > 1"
+        for row in self.db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE dup_key IN ({twins}) ORDER BY seq"):
+            entry = _entry_of(row)
+            groups[cast(str, entry.dup_key)].append(entry)
         for members in groups.values():
-            if len(members) < 2:
-                continue
-            kept = min(members, key=lambda e: (len(e.slug), e.order))
-            good_titles = [e.title for e in members if not is_mangled_title(e.title)]
-            if is_mangled_title(kept.title) and good_titles:
-                self.repaired_titles[kept.source_path] = good_titles[0]
+            kept, title = choose_kept(members)
+            if title is not None:
+                self.repaired_titles[kept.source_path] = title
             for member in members:
                 if member is not kept:
                     self.canonical[member.source_path] = kept.source_path
                     self.merged_paths[kept.source_path].extend((*member.old_paths, member.url))
-        self._make_urls_unique()
-        by_path = {e.source_path: e for e in self.entries}
-        for entry in self.entries:
-            target = by_path[self.canonical.get(entry.source_path, entry.source_path)].url
-            self.urls[entry.source_path] = target
-            if entry.year is not None and entry.month is not None:
-                self.by_month[(entry.year, entry.month)].setdefault(entry.slug, target)
-            self.by_slug[entry.slug].add(target)
-            for old in entry.old_paths:
-                match = _POST_PATH.fullmatch(old)
-                if match:
-                    self.by_month[(int(match[1]), int(match[2]))].setdefault(match[4], target)
-        # The lookup tables above hold all that finishing needs; the entries (a kilobyte a
-        # post: titles, duplicate keys) would only weigh on the second pass's memory.
-        self.entries = []
+        kept_urls = self._make_urls_unique(set(self.canonical.values()))
+        rows = self._reader().execute("SELECT source_path, slug, year, month, url, old_paths FROM entries ORDER BY seq")
+        while batch := rows.fetchmany(_INSERT_BATCH):
+            urls, month_slugs, slug_urls = [], [], []
+            for source, slug, year, month, url, old_paths in batch:
+                if source in self.canonical:
+                    url = kept_urls[self.canonical[source]]
+                elif source in self.renamed:
+                    slug, url = self.renamed[source]
+                urls.append((source, url))
+                if year is not None and month is not None:
+                    month_slugs.append((year, month, slug, url))
+                slug_urls.append((slug, url))
+                for old in json.loads(old_paths):
+                    match = _POST_PATH.fullmatch(old)
+                    if match:
+                        month_slugs.append((int(match[1]), int(match[2]), match[4], url))
+            # A slug's first URL in input order wins a month (dict.setdefault before these tables).
+            self.db.executemany("INSERT INTO urls VALUES (?, ?)", urls)
+            self.db.executemany("INSERT OR IGNORE INTO month_slugs VALUES (?, ?, ?, ?)", month_slugs)
+            self.db.executemany("INSERT OR IGNORE INTO slug_urls VALUES (?, ?)", slug_urls)
 
-    def _make_urls_unique(self) -> None:
-        """Give a later post whose URL an earlier one has (in input order) a suffixed slug."""
-        taken: set[str] = set()
-        for position, entry in enumerate(self.entries):
-            if entry.source_path in self.canonical:
+    def _make_urls_unique(self, kept: set[str]) -> dict[str, str]:
+        """Give a later post whose URL an earlier one has (in input order) a suffixed slug;
+        return the final URL of each post that twins were merged into."""
+        kept_urls: dict[str, str] = {}
+        for source, slug, url in self._reader().execute("SELECT source_path, slug, url FROM entries ORDER BY seq"):
+            if source in self.canonical:
                 continue
-            if entry.url in taken:
-                suffix = hashlib.sha256(entry.source_path.encode()).hexdigest()[:8]
-                slug = f"{entry.slug}-{suffix}"
-                url = entry.url[: -len(entry.slug) - 1] + f"{slug}/"
-                self.renamed[entry.source_path] = (slug, url)
-                entry = replace(entry, slug=slug, url=url)
-                self.entries[position] = entry
-            taken.add(entry.url)
+            if not self.db.execute("INSERT OR IGNORE INTO taken VALUES (?)", (url,)).rowcount:
+                suffix = hashlib.sha256(source.encode()).hexdigest()[:8]
+                new_slug = f"{slug}-{suffix}"
+                url = url[: -len(slug) - 1] + f"{new_slug}/"
+                self.renamed[source] = (new_slug, url)
+                self.db.execute("INSERT OR IGNORE INTO taken VALUES (?)", (url,))
+            if source in kept:
+                kept_urls[source] = url
+        return kept_urls
 
     def fingerprint(self) -> str:
         """A hash of everything ``finish_post`` reads from the settled index.
@@ -188,20 +250,24 @@ class SiteIndex:
         >>> index = SiteIndex()
         >>> index.add(Entry("a.md", 0, "velo", 2014, 7, "/2014/07/05/velo/", (), "k1", "V", ()))
         >>> index.settle()
-        >>> body_edit = SiteIndex(entries=[Entry("a.md", 0, "velo", 2014, 7, "/2014/07/05/velo/", (), "k2", "V", ())])
+        >>> body_edit = SiteIndex()
+        >>> body_edit.add(Entry("a.md", 0, "velo", 2014, 7, "/2014/07/05/velo/", (), "k2", "V", ()))
         >>> body_edit.settle()
         >>> index.fingerprint() == body_edit.fingerprint()
         True
         """
         # Dicts print in insertion order, which follows the entries' order: equal entries,
         # equal text. Sets print in an order that changes from process to process: sorted.
-        by_slug = {slug: sorted(urls) for slug, urls in self.by_slug.items()}
-        state = (self.canonical, self.merged_paths, self.repaired_titles, self.renamed, self.urls, self.by_month, by_slug, sorted(self.hosts))
-        return hashlib.sha256(repr(state).encode()).hexdigest()
+        digest = hashlib.sha256(repr((self.canonical, self.merged_paths, self.repaired_titles, self.renamed, sorted(self.hosts))).encode())
+        for table, order in (("urls", "rowid"), ("month_slugs", "year, month, slug"), ("slug_urls", "slug, url")):
+            digest.update(table.encode())
+            for row in self._reader().execute(f"SELECT * FROM {table} ORDER BY {order}"):
+                digest.update(repr(row).encode())
+        return digest.hexdigest()
 
     def aliases_of(self, entry_paths: Iterable[str], source_path: str) -> list[str]:
         """Old paths of a post and of the twins merged into it, without its own URL."""
-        own = self.urls[source_path]
+        own = self._reader().execute("SELECT url FROM urls WHERE source_path = ?", (source_path,)).fetchone()[0]
         return sorted({*entry_paths, *self.merged_paths.get(source_path, ())} - {own})
 
     def resolve(self, target: str) -> Link:
@@ -227,20 +293,81 @@ class SiteIndex:
         return Link(target, new, "resolved" if rule == "exact" else "resolved-near", rule)
 
     def _find(self, year: int, month: int, slug: str) -> tuple[str, str] | None:
-        month_slugs = self.by_month.get((year, month), {})
-        if slug in month_slugs:
-            return month_slugs[slug], "exact"
+        db = self._reader()
+        in_month = "SELECT url FROM month_slugs WHERE year = ? AND month = ? AND slug = ?"
+        row = db.execute(in_month, (year, month, slug)).fetchone()
+        if row is not None:
+            return row[0], "exact"
         stripped = slug.rstrip("-")
-        if stripped != slug and stripped in month_slugs:
-            return month_slugs[stripped], "trailing_hyphen"
+        if stripped != slug:
+            row = db.execute(in_month, (year, month, stripped)).fetchone()
+            if row is not None:
+                return row[0], "trailing_hyphen"
         if len(stripped) >= _MIN_TRUNCATED:
-            longer = {url for s, url in month_slugs.items() if s.startswith(stripped)}
+            # Slugs of the month that start with it (none equals it: that was looked up above).
+            prefix = "SELECT DISTINCT url FROM month_slugs WHERE year = ? AND month = ? AND slug > ? AND substr(slug, 1, ?) = ? LIMIT 2"
+            longer = db.execute(prefix, (year, month, stripped, len(stripped), stripped)).fetchall()
             if len(longer) == 1:
-                return longer.pop(), "truncated_slug"
-        anywhere = self.by_slug.get(slug) or self.by_slug.get(stripped) or set()
-        if len(anywhere) == 1:
-            return next(iter(anywhere)), "redated"
+                return longer[0][0], "truncated_slug"
+        anywhere = "SELECT url FROM slug_urls WHERE slug = ? LIMIT 2"
+        found = db.execute(anywhere, (slug,)).fetchall() or db.execute(anywhere, (stripped,)).fetchall()
+        if len(found) == 1:
+            return found[0][0], "redated"
         return None
+
+    def close(self) -> None:
+        """Close this process's connection (the database file, if named, stays the caller's)."""
+        self.db.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This process's connection: a forked worker opens the database anew, read-only."""
+        if self._pid != os.getpid():
+            if not self.database:
+                raise AssertionError("a SiteIndex in a private temporary database cannot be shared with another process")
+            self.db = ondisk.open_reader(self.database)
+            self._pid = os.getpid()
+        return self.db
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its database's bytes (the Dask engine ships the settled index)."""
+        self._insert()
+        state = {k: v for k, v in self.__dict__.items() if k not in ("db", "_pid")}
+        state["image"] = self._reader().serialize()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        image = state.pop("image")
+        self.__dict__.update(state)
+        self.database = ""
+        self._pid = os.getpid()
+        self.db = ondisk.connect()
+        self.db.deserialize(image)
+
+
+_SCHEMA: Final = """
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY, source_path TEXT, ord INTEGER, slug TEXT, year INTEGER, month INTEGER,
+    url TEXT, old_paths TEXT, dup_key TEXT, title TEXT, hosts TEXT, file_name TEXT);
+CREATE TABLE taken (url TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE urls (source_path TEXT PRIMARY KEY, url TEXT);
+CREATE TABLE month_slugs (year INTEGER, month INTEGER, slug TEXT, url TEXT, PRIMARY KEY (year, month, slug)) WITHOUT ROWID;
+CREATE TABLE slug_urls (slug TEXT, url TEXT, PRIMARY KEY (slug, url)) WITHOUT ROWID;
+"""
+_ENTRY_COLUMNS: Final = "source_path, ord, slug, year, month, url, old_paths, dup_key, title, hosts, file_name"
+_INSERT_BATCH: Final = 1000
+
+
+def _entry_row(entry: Entry) -> tuple[Any, ...]:
+    # Tuples of strings as JSON arrays: exact for any string, and read back as tuples.
+    return (
+        entry.source_path, entry.order, entry.slug, entry.year, entry.month, entry.url,
+        json.dumps(entry.old_paths), entry.dup_key, entry.title, json.dumps(entry.hosts), entry.file_name,
+    )  # fmt: skip
+
+
+def _entry_of(row: tuple[Any, ...]) -> Entry:
+    source_path, order, slug, year, month, url, old_paths, dup_key, title, hosts, file_name = row
+    return Entry(source_path, order, slug, year, month, url, tuple(json.loads(old_paths)), dup_key, title, tuple(json.loads(hosts)), file_name)
 
 
 def rewrite_links(body: str, index: SiteIndex) -> tuple[str, list[Link]]:
