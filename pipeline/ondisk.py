@@ -8,9 +8,10 @@ at a million posts. Here they live in a SQLite database whose page cache is boun
 A database name of ``""`` is SQLite's private temporary database: an anonymous file in the
 system's temporary folder, deleted when the connection closes, so no path is handled here.
 A named database is a file that other processes can open read-only (``open_reader``); the
-caller owns its path. Strings are stored as UTF-8 with surrogates passed through, so that
-any Python ``str`` round-trips, and ordered as Python orders them (UTF-8's byte order is
-the code points' order).
+caller owns its path. ``DiskSet`` and ``DiskMap`` store strings as UTF-8 with surrogates
+passed through, so that any Python ``str`` round-trips, and order them as Python does
+(UTF-8's byte order is the code points' order). The site index's tables hold plain UTF-8
+text, as the Parquet tables do.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -354,22 +353,13 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
 
 
 def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:
-    # Windows of inputs keep memory flat: at most two windows of results wait to be written.
-    # The next window is handed out as this one is read, so the workers never wait for it.
+    # Windows of inputs keep memory flat: at most one window of results waits to be written.
     chunk = max(1, min(64, len(relatives) // (workers * 8)))
-    pending: deque[Iterator[Done]] = deque()
     for start in range(0, len(relatives), _WINDOW):
-        pending.append(pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk))
-        if len(pending) == 2:
-            yield from pending.popleft()
-    while pending:
-        yield from pending.popleft()
+        yield from pool.imap(_clean_in_worker, relatives[start : start + _WINDOW], chunksize=chunk)
 
 
-# Inputs a window. A result waiting in the main process weighs about 10 kB (a built post,
-# pickled), and waiting results pile up whenever this process falls behind its workers: one
-# window of 4,096 left 48 MB of the main process's memory to them at 100,000 posts.
-_WINDOW = 1024
+_WINDOW = 4096
 _worker_state: dict[str, Any] = {}
 
 
