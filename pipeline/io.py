@@ -206,8 +206,38 @@ def discover(raw_dir: Path) -> list[str]:
     return sorted(found)
 
 
+def printable_path(relative: str) -> str:
+    r"""The name an input goes by in every output: ``relative`` itself, unless the file system
+    gave bytes that are not UTF-8 (``os.fsdecode`` keeps them as lone surrogates, which no
+    table, JSON or SQLite column can hold); those bytes are shown as ``\xNN``.
+
+    >>> printable_path(os.fsdecode(b"caf\xe9.md"))
+    'caf\\xe9.md'
+    """
+    if relative.isascii():
+        return relative
+    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
-    """Read one input as a Doc; an input that cannot be read becomes a Doc with a fatal problem."""
+    """Read one input as a Doc; an input that cannot be read becomes a Doc with a fatal problem.
+
+    ``relative`` is the name ``discover`` listed; the Doc goes by its ``printable_path``. A
+    file whose name is not UTF-8 is read (its bytes go to quarantine) but not cleaned: its
+    slug and URL would come from a name no output can spell.
+    """
+    shown = printable_path(relative)
+    if shown != relative:
+        doc = _read_doc(raw_dir, relative, shown, max_bytes)
+        name = problem(
+            "file_name_not_utf8",
+            "the file name is not valid UTF-8 (its other bytes are shown as \\xNN); rename it in UTF-8, e.g. convmv -f latin1 -t utf8, and run again",
+        )
+        return replace(doc, problems=(*doc.problems, name))
+    return _read_doc(raw_dir, relative, relative, max_bytes)
+
+
+def _read_doc(raw_dir: Path, relative: str, shown: str, max_bytes: int) -> Doc:
     path = os.path.join(raw_dir, relative)  # plain strings and one lstat: this runs for every input
     try:
         status = os.lstat(path)
@@ -215,18 +245,18 @@ def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
         if stat.S_ISLNK(status.st_mode):
             target = Path(path).resolve()
             if not target.is_relative_to(raw_dir.resolve()):
-                return refused_doc(relative, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
+                return refused_doc(shown, problem("symlink_outside", f"symbolic link to {target} outside the raw folder; copy the file in instead"))
             size = target.stat().st_size
         if size > max_bytes:
             return refused_doc(
-                relative,
+                shown,
                 problem("too_large", f"the file has {size} bytes, over resolve.max_bytes={max_bytes}; raise the limit if it is a real post"),
             )
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as err:
-        return refused_doc(relative, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
-    return read_bytes_doc(relative, raw)
+        return refused_doc(shown, problem("unreadable", f"cannot read the file ({err.strerror}); check its permissions"))
+    return read_bytes_doc(shown, raw)
 
 
 def stamp_inputs(raw_dir: Path, relatives: list[str]) -> dict[str, int]:

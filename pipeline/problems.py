@@ -35,6 +35,7 @@ CODES: Final[dict[str, Code]] = {
     "symlink_outside": Code("fatal", "A symbolic link points outside the raw folder; it is not followed."),
     "internal_error": Code("fatal", "A stage raised an unexpected error on this file; it was quarantined and the run went on (a bug: report it)."),
     "unreadable": Code("fatal", "The file could not be read (permissions or I/O error)."),
+    "file_name_not_utf8": Code("fatal", "The file name is not valid UTF-8; source_path spells its other bytes as hex escapes. Rename the file in UTF-8."),
     "invalid_utf8": Code("warning", "The file is not valid UTF-8; it was decoded as Windows-1252 instead."),
     "bom_removed": Code("info", "A UTF-8 byte-order mark at the start of the file was removed."),
     "crlf_normalised": Code("info", "CRLF or CR line endings were turned into LF."),

@@ -35,6 +35,7 @@ from pipeline.io import (
     as_post,
     code_version,
     discover,
+    printable_path,
     read_doc,
     read_docs,
     read_run_log,
@@ -217,13 +218,13 @@ def patch_run(
         raise PatchRefused("no log of a previous run into this folder, or the folder changed since")
     if previous.salt != cache.salt:
         raise PatchRefused("the code or the params changed since the previous run")
-    position = {post[0]: i for i, post in enumerate(previous.posts)}
-    if sorted(position) != relatives:
+    position = {post[0]: i for i, post in enumerate(previous.posts)}  # by printable_path, as the log names posts
+    if sorted(position) != sorted(map(printable_path, relatives)):
         raise PatchRefused("inputs were added or removed")
     stamps = stamps or {}
     fresh: dict[str, Done] = {}
     for count, relative in enumerate(relatives, start=1):
-        _, old_sha256, old_quarantined, old_held, old_categories, old_stamp = previous.posts[position[relative]]
+        _, old_sha256, old_quarantined, old_held, old_categories, old_stamp = previous.posts[position[printable_path(relative)]]
         unchanged = old_stamp is not None and stamps.get(relative) == old_stamp
         doc = None if unchanged else read_doc(raw_dir, relative, config.resolve.max_bytes)
         if doc is not None and (doc.sha256 != old_sha256 or not doc.raw):  # an unread input has no bytes to compare
@@ -231,12 +232,12 @@ def patch_run(
                 raise PatchRefused("more than an eighth of the inputs changed")
             done = clean_doc(doc, config, cache)
             if bool(done.doc.fatal) != old_quarantined:
-                raise PatchRefused(f"{relative} went into or out of quarantine")
+                raise PatchRefused(f"{done.doc.source_path} went into or out of quarantine")
             if needs_vocabulary(done.doc) or old_held:
-                raise PatchRefused(f"{relative} waits for the archive's category names")
+                raise PatchRefused(f"{done.doc.source_path} waits for the archive's category names")
             if set(done.doc.row.categories if done.doc.row else ()) != set(old_categories):
-                raise PatchRefused(f"{relative} changes the archive's category names")
-            fresh[relative] = done
+                raise PatchRefused(f"{done.doc.source_path} changes the archive's category names")
+            fresh[done.doc.source_path] = done
         if progress is not None:
             progress(count, len(relatives))
     posts = {
@@ -421,7 +422,7 @@ def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
     Nothing is written. Posts quarantined on either side are listed as differing.
     """
     relatives = discover(raw_dir)
-    rows: dict[str, dict[str, dict[str, Any] | None]] = {relative: {} for relative in relatives}
+    rows: dict[str, dict[str, dict[str, Any] | None]] = {printable_path(relative): {} for relative in relatives}
     for side in ("ours", "theirs"):
         sided = replace(config, resolve=replace(config.resolve, side=side))
         with _results(raw_dir, relatives, sided) as results:

@@ -72,6 +72,12 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outside.write_text(POST)
     (raw / "symlink_outside.md").symlink_to(outside)
     (raw / "inside_target.md").write_text(POST)
+    try:  # a Latin-1 name, as an old FTP client leaves it; some file systems refuse such names
+        with open(os.path.join(os.fsencode(raw), NON_UTF8_NAME), "wb") as handle:
+            handle.write(POST.encode())
+        non_utf8 = True
+    except OSError:
+        non_utf8 = False
     (raw / "symlink_inside.md").symlink_to(raw / "inside_target.md")
     out = raw.parent / "clean"
     cwd = Path.cwd()
@@ -87,7 +93,12 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "root": raw.parent,
         "posts": {r["source_path"]: r for r in pq.read_table(out / "posts.parquet").to_pylist()},
         "quarantine": {r["source_path"]: r for r in pq.read_table(out / "quarantine.parquet").to_pylist()},
+        "problems": pq.read_table(out / "problems.parquet").to_pylist(),
+        "non_utf8": non_utf8,
     }
+
+
+NON_UTF8_NAME = b"caf\xe9 cr\xe8me.md"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -107,13 +118,19 @@ def test_each_hostile_input_has_its_outcome(outcome: dict[str, Any], name: str) 
 
 def test_counts_add_up_and_nothing_is_lost(outcome: dict[str, Any]) -> None:
     report = outcome["report"]
-    assert report["inputs"] == len(CASES) + 3
+    others = {"symlink_outside.md", "symlink_inside.md", "inside_target.md"} | ({"caf\\xe9 cr\\xe8me.md"} if outcome["non_utf8"] else set())
+    assert report["inputs"] == len(CASES) + len(others)
     assert report["inputs"] == report["cleaned"] + report["quarantined"]
-    assert set(outcome["posts"]) | set(outcome["quarantine"]) == {f"{n}.md" for n in CASES} | {
-        "symlink_outside.md",
-        "symlink_inside.md",
-        "inside_target.md",
-    }
+    assert set(outcome["posts"]) | set(outcome["quarantine"]) == {f"{n}.md" for n in CASES} | others
+
+
+def test_a_file_name_that_is_not_utf8_is_quarantined_under_a_printable_name(outcome: dict[str, Any]) -> None:
+    if not outcome["non_utf8"]:
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    row = outcome["quarantine"]["caf\\xe9 cr\\xe8me.md"]
+    assert (row["reason"], row["raw"]) == ("file_name_not_utf8", POST.encode())
+    assert "rename it in UTF-8" in row["message"]
+    assert [p["code"] for p in outcome["problems"] if p["source_path"] == "caf\\xe9 cr\\xe8me.md"] == ["file_name_not_utf8"]
 
 
 def test_symlinks(outcome: dict[str, Any]) -> None:
