@@ -11,16 +11,21 @@ A named database is a file that other processes can open read-only (``open_reade
 caller owns its path. ``DiskSet`` and ``DiskMap`` store strings as UTF-8 with surrogates
 passed through, so that any Python ``str`` round-trips, and order them as Python does
 (UTF-8's byte order is the code points' order). The site index's tables hold plain UTF-8
-text, as the Parquet tables do.
+text, as the Parquet tables do. ``SpillList`` holds any picklable items in an anonymous
+temporary file, in order.
 """
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final, Protocol
+from typing import IO, Final, Generic, Protocol, TypeVar
 from urllib.parse import quote
+
+T = TypeVar("T")
 
 # The page cache of each connection, SQLite's default. Beyond it pages are read back from
 # the file, from the system's file cache in practice, which no process's RSS counts.
@@ -137,3 +142,36 @@ class DiskMap:
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+
+class SpillList(Generic[T]):
+    """A list that keeps its items pickled in an anonymous temporary file: ``append``, then
+    iterate (once); the file goes when the list is read to its end, closed or collected.
+
+    >>> held = SpillList[str]()
+    >>> held.append("a"); held.append("b")
+    >>> list(held), len(held)
+    (['a', 'b'], 2)
+    """
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  # open for the life of the list, closed once read
+        self.count = 0
+
+    def append(self, item: T, /) -> None:
+        pickle.dump(item, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[T]:
+        if self.file.closed:
+            raise ValueError("SpillList is read once, and was read")
+        self.file.seek(0)
+        with self.file:
+            for _ in range(self.count):
+                yield pickle.load(self.file)  # written by append() in this process
+
+    def __len__(self) -> int:
+        return self.count
+
+    def close(self) -> None:
+        self.file.close()

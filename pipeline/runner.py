@@ -41,6 +41,7 @@ from pipeline.io import (
     read_run_log,
     stamp_inputs,
 )
+from pipeline.ondisk import SpillList
 from pipeline.outputs import FinalPost, Post, build_post, finish_post
 from pipeline.record import Doc, slim_doc
 from pipeline.site import SiteIndex
@@ -61,7 +62,7 @@ def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE
     for name in stages:
         docs = _apply(name, docs, config)
         if name == "extract":
-            docs = with_learned_categories(docs, _same, _same)
+            docs = with_learned_categories(docs, _same, _same, SpillList[Doc]())
     return iter(docs)
 
 
@@ -164,7 +165,7 @@ def run_pipeline(
     try:
         with _results(raw_dir, relatives, config) as results:
             redo = partial(_rebuild, config=config)
-            for count, done in enumerate(with_learned_categories(results, _doc_of, redo), start=1):
+            for count, done in enumerate(with_learned_categories(results, _doc_of, redo, SpillList[Doc]()), start=1):
                 exporter.add(done.doc, done.built())
                 if stats is not None:
                     stats["cache_hits"] = stats.get("cache_hits", 0) + done.cached
@@ -427,7 +428,7 @@ def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
         sided = replace(config, resolve=replace(config.resolve, side=side))
         with _results(raw_dir, relatives, sided) as results:
             redo = partial(_rebuild, config=sided)
-            for done in with_learned_categories(results, _doc_of, redo):
+            for done in with_learned_categories(results, _doc_of, redo, SpillList[Doc]()):
                 post = done.built()
                 rows[done.doc.source_path][side] = as_post(post).row if post else None
     differences = []
