@@ -245,10 +245,9 @@ def patch_run(
         relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
     }
     fingerprint, logged_entries = previous.index()
-    entries = [posts[e.source_path].entry if e.source_path in posts else e for e in logged_entries]
     index = SiteIndex(extra_hosts=tuple(config.export.site_hosts))
-    for entry in entries:
-        index.add(entry)
+    for entry in logged_entries:
+        index.add(posts[entry.source_path].entry if entry.source_path in posts else entry)
     index.settle()
     if index.fingerprint() != fingerprint:
         raise PatchRefused("a changed post changes the site index (slug, date, old URL, twin or link host)")
@@ -265,8 +264,7 @@ def patch_run(
             yield fresh[doc.source_path].doc, finished, None
 
     log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
-    log.begin(fingerprint, entries)
-    del entries, logged_entries  # a kilobyte a post, not needed through the patch
+    log.begin(fingerprint, index.entries())
     exporter = _exporter(out_dir, config, metrics_dir, log)
     try:
         report = exporter.patch(out_dir, items())

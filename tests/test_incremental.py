@@ -9,6 +9,7 @@ be refused, with their reason, and the run must still equal a fresh one.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -183,6 +184,22 @@ def test_a_hand_edited_output_is_not_patched_but_rebuilt(synthetic: Path, tmp_pa
     stats, notes, differ = _rerun(raw, tmp_path, "hand")
     assert "patched" not in stats
     assert notes == ["whole second pass: no log of a previous run into this folder, or the folder changed since"]
+    assert differ == []
+
+
+@pytest.mark.parametrize("damage", ["truncated in the entries", "truncated in the posts", "end mark lost"])
+def test_a_damaged_run_log_is_not_patched_but_rebuilt(synthetic: Path, tmp_path: Path, damage: str) -> None:
+    raw = _prepared(synthetic, tmp_path)
+    records = next((tmp_path / "cache" / "runs").glob("*.records"))
+    data = records.read_bytes()
+    end_mark = pickle.dumps(b"", protocol=pickle.HIGHEST_PROTOCOL)
+    assert data.count(end_mark) == 1  # between the index's entries and the posts
+    cut = {"truncated in the entries": len(data) // 10, "truncated in the posts": len(data) - 100}.get(damage)
+    records.write_bytes(data[:cut] if cut is not None else data.replace(end_mark, b""))
+    _insert("Une phrase de plus.")(sorted(raw.iterdir())[20])
+    stats, notes, differ = _rerun(raw, tmp_path, "damaged")
+    assert "patched" not in stats
+    assert len(notes) == 1 and notes[0].startswith("whole second pass: the run log's records are unreadable"), notes
     assert differ == []
 
 
