@@ -1187,13 +1187,14 @@ class RunLog:
 
     Two files per output folder, under ``<cache>/runs/``. The records file holds the index
     fingerprint, the entries as the first pass built them (in batches, then an end mark),
-    then every post in run order, in batches of ``LOG_BATCH`` (its Doc without texts or row, its category names,
-    its finished post with only what claims and counts read: ``light_post``). The main file
-    holds the cache salt, a short line per post (``LoggedPost``, with the input's stamp) and
-    a digest of every output file's size, mtime and inode (``tree_digest``) once in place. Both
-    are written under temporary names and renamed after the folder's swap, the main file
-    last; a random run id in both tells a mismatched pair. A folder changed since (a file
-    edited, added or removed) no longer matches its log, and the next run does not patch it.
+    then every post in run order, in batches of ``LOG_BATCH`` (its Doc without texts or
+    row, its category names, its finished post with only what claims and counts read:
+    ``light_post``). The main file holds the cache salt, a short line per post
+    (``LoggedPost``, with the input's stamp) and a digest of every output file's size,
+    mtime and inode (``tree_digest``) once in place. Both are written under temporary
+    names and renamed after the folder's swap, the main file last; a random run id in both
+    tells a mismatched pair. A folder changed since (a file edited, added or removed) no
+    longer matches its log, and the next run does not patch it.
     """
 
     def __init__(self, cache_dir: Path, out_dir: Path, salt: str, stamps: dict[str, int] | None = None) -> None:

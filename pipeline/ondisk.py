@@ -146,7 +146,7 @@ class DiskMap:
 
 class SpillList(Generic[T]):
     """A list that keeps its items pickled in an anonymous temporary file: ``append``, then
-    iterate (once); the file goes when the list is read to its end, closed or collected.
+    iterate (once); the file goes when the list has been read to its end, or is collected.
 
     >>> held = SpillList[str]()
     >>> held.append("a"); held.append("b")
@@ -172,6 +172,3 @@ class SpillList(Generic[T]):
 
     def __len__(self) -> int:
         return self.count
-
-    def close(self) -> None:
-        self.file.close()
