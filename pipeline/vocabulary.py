@@ -63,7 +63,7 @@ def apply_vocabulary(doc: Doc, categories: Iterable[str]) -> Doc:
 
 
 class Holding(Protocol):
-    """Where held-back Docs wait: a ``list``, or ``io.SpillList`` (on disk) for a whole run."""
+    """Where held-back Docs wait: a ``list``, or ``ondisk.SpillList`` (on disk) for a whole run."""
 
     def append(self, doc: Doc, /) -> None: ...
 
