@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -20,6 +21,7 @@ import yaml
 from pipeline.escapes import decode_escapes, remove_excel_debris
 from pipeline.problems import Problem, problem
 from pipeline.simple_yaml import Reader
+from pipeline.wordpress_row import has_glued_date
 
 Side = Literal["ours", "theirs"]
 Region = Literal["front_matter", "front_matter_body", "body", "export_row"]
@@ -32,8 +34,13 @@ _CLOSE: Final = re.compile(r">{7}(?: (.*))?")
 _KEY_LINE: Final = re.compile(r"[A-Za-z_][\w-]*:\s")
 _MARKER_STRINGS: Final = ("<" * 7, ">" * 7, "|" * 7)
 _FM_DELIMITER: Final = re.compile(r"---\s*|\.\.\.\s*")
-# A WordPress export row starts with its post date glued to the post URL.
-_ROW_HINT: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
+# The same, as a line of a longer text (``\s`` less the line break).
+_FM_LINE: Final = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
+# A line that may be a marker (group 1), after the line break before it: the scan walks
+# these, not every line. Anchored on the line break, not on ``^`` with re.MULTILINE, which
+# the engine tries at every character (6x slower on the archive).
+_MARKER_LINE: Final = re.compile(r"\n((?:<{7}|\|{7}|>{7})(?: [^\n]*)?|={7})(?![^\n])")
+_FIRST_MARKER_LINE: Final = re.compile(_MARKER_LINE.pattern[2:])
 # Post-link forms that the two sides of such an archive write differently, read in one
 # pass so that a rewrite's leftovers (``/2015/06/09/bang/-.html``) stay visible.
 _POST_LINK: Final = re.compile(r"(?:https?://[^/\s()\"]+)?/(\d{4})/(\d\d)/(?:(?:\d\d)/([^\s()\"/]+)/|([^\s()\"/]+?)\.html)")
@@ -83,9 +90,8 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
     >>> r.text, len(r.blocks)
     ('a\\nc\\nd\\n', 1)
     """
-    lines = text.split("\n")
     try:
-        kept, blocks = _scan(lines, side)
+        kept, blocks = _scan(text, side)
     except _Malformed as err:
         return Resolution(text, (), (problem(err.code, str(err), err.line),))
     problems: list[Problem] = []
@@ -108,7 +114,7 @@ def resolve_conflicts(text: str, side: Side) -> Resolution:
                 number,
             )
         )
-    return Resolution("\n".join(kept), tuple(blocks), tuple(problems))
+    return Resolution(kept, tuple(blocks), tuple(problems))
 
 
 def _midline_marker_lines(text: str) -> list[int]:
@@ -132,90 +138,139 @@ def _midline_marker_lines(text: str) -> list[int]:
     return [text.count("\n", 0, position) + 1 for position in sorted(positions)]
 
 
-def _scan(lines: list[str], side: Side) -> tuple[list[str], list[Block]]:
-    kept: list[str] = []
+def _scan(text: str, side: Side) -> tuple[str, list[Block]]:
+    """``text`` without its blocks, and the blocks, found by walking the marker lines.
+
+    One regex search finds every line that may be a marker; the text between them is kept
+    in slices, never split into lines (most of a file's lines are outside any block).
+    """
+    kept: list[str] = []  # runs of whole lines, joined by line breaks at the end
     blocks: list[Block] = []
-    fm_open = bool(lines) and lines[0].strip() == "---"
-    i = 1 if fm_open else 0
+    line_of = _LineNumbers(text)
+    first_end = text.find("\n")
+    first_line = text if first_end < 0 else text[:first_end]
+    fm_open = first_line.strip() == "---"
+    pos = 0  # where the next line not yet kept starts; past the end: no line is left
     if fm_open:
-        kept.append(lines[0])
-    while i < len(lines):
-        line = lines[i]
+        kept.append(first_line)
+        pos = len(text) + 1 if first_end < 0 else first_end + 1
+    markers = _marker_lines(text, pos)
+    for marker in markers:
+        line = marker.group(1)
         opened = _OPEN.fullmatch(line)
-        if opened:
-            block, chosen, i = _read_block(lines, i, side, fm_open, opened.group(1) or "")
-            blocks.append(block)
-            kept.extend(chosen)
-            if fm_open and any(_FM_DELIMITER.fullmatch(x) for x in chosen):
-                fm_open = False
-            continue
-        if _BASE.fullmatch(line) or _CLOSE.fullmatch(line):
+        if opened is None:
+            if line == _SEP:
+                continue  # outside a block: a setext underline, text like any other
             raise _Malformed(
                 "conflict_stray_marker",
-                i + 1,
+                line_of(marker.start(1)),
                 f"stray marker {line[:7]!r} outside a conflict block; delete it or restore the block",
             )
-        if fm_open and _FM_DELIMITER.fullmatch(line):
+        if fm_open and _FM_LINE.search(text, pos, marker.start(1)):
             fm_open = False
-        kept.append(line)
-        i += 1
-    return kept, blocks
+        _keep_lines(kept, text, pos, marker.start(1))
+        block, chosen, pos = _read_block(text, marker, markers, line_of, side, fm_open, opened.group(1) or "")
+        blocks.append(block)
+        _keep_lines(kept, text, *chosen)
+        if fm_open and _FM_LINE.search(text, *chosen):
+            fm_open = False
+    if pos <= len(text):
+        kept.append(text[pos:])
+    return "\n".join(kept), blocks
 
 
-def _read_block(lines: list[str], start: int, side: Side, fm_open: bool, ours_label: str) -> tuple[Block, list[str], int]:
-    """Read the block opening at ``start``; return it, the kept lines and the next index."""
-    sections: dict[str, list[str]] = {"ours": [], "base": [], "theirs": []}
+def _marker_lines(text: str, start: int) -> Iterator[re.Match[str]]:
+    """The lines from ``start`` on (a line's start) that may be markers, line in group 1."""
+    if start == 0 and (first := _FIRST_MARKER_LINE.match(text)):
+        yield first
+    yield from _MARKER_LINE.finditer(text, max(start - 1, 0))
+
+
+class _LineNumbers:
+    """1-based line numbers of positions in ``text``, asked in increasing order."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+        self.line = 1
+
+    def __call__(self, position: int) -> int:
+        self.line += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.line
+
+
+def _keep_lines(kept: list[str], text: str, start: int, end: int) -> None:
+    """Keep the lines from ``start`` up to the line break before ``end`` (none if equal)."""
+    if end > start:
+        kept.append(text[start : end - 1])
+
+
+def _section_lines(text: str, start: int, end: int) -> list[str]:
+    return text[start : end - 1].split("\n") if end > start else []
+
+
+def _read_block(
+    text: str,
+    opening: re.Match[str],
+    markers: Iterator[re.Match[str]],
+    line_of: _LineNumbers,
+    side: Side,
+    fm_open: bool,
+    ours_label: str,
+) -> tuple[Block, tuple[int, int], int]:
+    """Read the block that the marker line ``opening`` opens; return the block, the span of
+    the kept side and where the text goes on after the block."""
+    start_line = line_of(opening.start(1))
+    spans: dict[str, tuple[int, int]] = {"base": (0, 0)}
     current = "ours"
-    i = start + 1
-    while i < len(lines):
-        line = lines[i]
+    section_start = opening.end(1) + 1
+    for marker in markers:
+        line = marker.group(1)
         if _OPEN.fullmatch(line):
             raise _Malformed(
                 "conflict_nested",
-                i + 1,
-                f"conflict block opens inside the block of line {start + 1}; resolve the inner one by hand",
+                line_of(marker.start(1)),
+                f"conflict block opens inside the block of line {start_line}; resolve the inner one by hand",
             )
         if current == "ours" and _BASE.fullmatch(line):
-            current = "base"
+            spans[current], section_start, current = (section_start, marker.start(1)), marker.end(1) + 1, "base"
         elif current in ("ours", "base") and line == _SEP:
-            current = "theirs"
+            spans[current], section_start, current = (section_start, marker.start(1)), marker.end(1) + 1, "theirs"
         elif current == "theirs" and (closed := _CLOSE.fullmatch(line)):
-            ours, theirs = sections["ours"], sections["theirs"]
-            # One search over the sides joined: the pattern cannot cross a line break.
-            has_row = _ROW_HINT.search("\n".join(ours + theirs)) is not None
-            region = _region(fm_open, ours, theirs, has_row)
+            spans["theirs"] = (section_start, marker.start(1))
+            ours, theirs = _section_lines(text, *spans["ours"]), _section_lines(text, *spans["theirs"])
+            # A WordPress export row starts with its post date glued to the post URL.
+            has_row = has_glued_date(text, *spans["ours"]) or has_glued_date(text, *spans["theirs"])
             block = Block(
-                start_line=start + 1,
-                end_line=i + 1,
-                region=region,
+                start_line=start_line,
+                end_line=line_of(marker.start(1)),
+                region=_region(fm_open, ours, theirs, has_row),
                 side=side,
                 ours_lines=len(ours),
                 theirs_lines=len(theirs),
-                base_lines=len(sections["base"]),
+                base_lines=len(_section_lines(text, *spans["base"])),
                 ours_label=ours_label,
                 theirs_label=closed.group(1) or "",
                 has_export_row=has_row,
                 equivalent=sides_equivalent(ours, theirs),
             )
-            return block, (ours if side == "ours" else theirs), i + 1
+            return block, spans[side], marker.end(1) + 1
         elif _CLOSE.fullmatch(line):
             raise _Malformed(
                 "conflict_unterminated",
-                start + 1,
-                f"conflict block has no ======= separator before line {i + 1}; fix the markers by hand",
+                start_line,
+                f"conflict block has no ======= separator before line {line_of(marker.start(1))}; fix the markers by hand",
             )
         elif _BASE.fullmatch(line):
             raise _Malformed(
                 "conflict_stray_marker",
-                i + 1,
-                f"||||||| marker out of place in the block of line {start + 1}; fix the markers by hand",
+                line_of(marker.start(1)),
+                f"||||||| marker out of place in the block of line {start_line}; fix the markers by hand",
             )
-        else:
-            sections[current].append(line)
-        i += 1
     raise _Malformed(
         "conflict_unterminated",
-        start + 1,
+        start_line,
         "conflict block never closes with >>>>>>>; add the closing marker or remove the block",
     )
 

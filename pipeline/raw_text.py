@@ -43,7 +43,7 @@ def decode_bytes(raw: bytes, limits: Limits) -> tuple[str, tuple[Problem, ...]]:
     if raw.startswith(_BOM_BYTES):
         raw = raw[len(_BOM_BYTES) :]
         problems.append(problem("bom_removed"))
-    if not raw.strip():
+    if not raw or raw.isspace():  # strip() would copy the file's bytes
         return "", (problem("empty_file", "the file is empty or blank; delete it or restore its content"),)
     if len(raw) > limits.max_bytes:
         return "", (
@@ -70,7 +70,8 @@ def decode_bytes(raw: bytes, limits: Limits) -> tuple[str, tuple[Problem, ...]]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         problems.append(problem("crlf_normalised"))
-    lines = text.split("\n")
+    # No line is longer than the text: most files are read without splitting them.
+    lines = text.split("\n") if len(text) > limits.max_line_chars else [text]
     if max(map(len, lines)) > limits.max_line_chars:
         number, longest = next((i, x) for i, x in enumerate(lines, 1) if len(x) > limits.max_line_chars)
         return "", (

@@ -354,3 +354,118 @@ def test_midline_markers_are_found_as_the_reference_regex_finds_them(text: str) 
 
     expected = [text.count("\n", 0, m.start()) + 1 for m in _MIDLINE_REFERENCE.finditer(text)]
     assert _midline_marker_lines(text) == expected
+
+
+# --- the marker walk against a line-by-line reading ---------------------------------------
+
+_REFERENCE_ROW = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
+_REFERENCE_FM = re.compile(r"---\s*|\.\.\.\s*")
+
+
+def _reference_resolve(text: str, side: Side) -> tuple[str, list[tuple[object, ...]]] | tuple[str, int]:
+    """Conflict resolution as a plain reading line by line does it (the resolver's first
+    form): the kept text and the blocks, or the fatal problem's code and line."""
+    lines = text.split("\n")
+    kept: list[str] = []
+    blocks: list[tuple[object, ...]] = []
+    fm_open = lines[0].strip() == "---"
+    i = 1 if fm_open else 0
+    if fm_open:
+        kept.append(lines[0])
+
+    def marker(chars: str, line: str) -> str | None:
+        """The label of a marker line of ``chars`` ("" without one), or None."""
+        if line[:7] == chars * 7 and (len(line) == 7 or line[7] == " "):
+            return line[8:]
+        return None
+
+    while i < len(lines):
+        line = lines[i]
+        if marker("<", line) is None:
+            if marker("|", line) is not None or marker(">", line) is not None:
+                return "conflict_stray_marker", i + 1
+            if fm_open and _REFERENCE_FM.fullmatch(line):
+                fm_open = False
+            kept.append(line)
+            i += 1
+            continue
+        sections: dict[str, list[str]] = {"ours": [], "base": [], "theirs": []}
+        start, current, j = i, "ours", i + 1
+        while True:
+            if j == len(lines):
+                return "conflict_unterminated", start + 1
+            line = lines[j]
+            if marker("<", line) is not None:
+                return "conflict_nested", j + 1
+            if current == "ours" and marker("|", line) is not None:
+                current = "base"
+            elif current in ("ours", "base") and line == "=======":
+                current = "theirs"
+            elif current == "theirs" and marker(">", line) is not None:
+                break
+            elif marker(">", line) is not None:
+                return "conflict_unterminated", start + 1
+            elif marker("|", line) is not None:
+                return "conflict_stray_marker", j + 1
+            else:
+                sections[current].append(line)
+            j += 1
+        ours, theirs = sections["ours"], sections["theirs"]
+        has_row = _REFERENCE_ROW.search("\n".join(ours + theirs)) is not None
+        if fm_open:
+            region = "front_matter_body" if any(_REFERENCE_FM.fullmatch(x) for x in ours + theirs) else "front_matter"
+        else:
+            region = "export_row" if has_row else "body"
+        labels = (marker("<", lines[start]), marker(">", lines[j]))
+        blocks.append((start + 1, j + 1, region, len(ours), len(theirs), len(sections["base"]), *labels, has_row, sides_equivalent(ours, theirs)))
+        chosen = ours if side == "ours" else theirs
+        kept += chosen
+        if fm_open and any(_REFERENCE_FM.fullmatch(x) for x in chosen):
+            fm_open = False
+        i = j + 1
+    return "\n".join(kept), blocks
+
+
+_WALK_LINES = st.sampled_from(
+    [
+        "<<<<<<< HEAD",
+        "<<<<<<<",
+        "||||||| base",
+        "=======",
+        ">>>>>>> 367d931",
+        ">>>>>>>",
+        "<<<<<<< x\r",
+        "=======\r",
+        "---",
+        "--- ",
+        "...",
+        "",
+        "tags: ['été']",
+        'tags: ["\\u00e9t\\u00e9"]',
+        "texte",
+        "2010-01-04 15:25:00/2010/01/a.html",
+        "<<<<<<<<",
+        "a >>>>>>> b",
+    ]
+)
+
+
+@settings(max_examples=1500)
+@given(st.lists(_WALK_LINES, max_size=24), st.booleans(), st.sampled_from(SIDES))
+def test_the_marker_walk_reads_every_text_as_a_line_by_line_reading_does(lines: list[str], trailing_break: bool, side: Side) -> None:
+    """The resolver walks the marker lines that one search finds and keeps the text between
+    them in slices; on any text it must give what reading every line in turn gives."""
+    text = "\n".join(lines) + ("\n" if trailing_break else "")
+    resolution = resolve_conflicts(text, side)
+    fatal = [(p.code, p.line) for p in resolution.problems if p.severity == "fatal"]
+    expected = _reference_resolve(text, side)
+    if isinstance(expected[1], int):
+        assert fatal == [expected]
+        assert resolution.text == text
+        return
+    blocks = [
+        (b.start_line, b.end_line, b.region, b.ours_lines, b.theirs_lines, b.base_lines, b.ours_label, b.theirs_label, b.has_export_row, b.equivalent)
+        for b in resolution.blocks
+    ]
+    assert fatal == []
+    assert (resolution.text, blocks) == expected
