@@ -50,15 +50,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from pipeline.config import Config
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid, PipelineError
 from pipeline.io import (
-    AUTHORS_SCHEMA,
-    CONFLICTS_SCHEMA,
-    LINKS_SCHEMA,
-    POST_RULE_COLUMNS,
-    POSTS_SCHEMA,
-    PROBLEMS_SCHEMA,
-    QUARANTINE_SCHEMA,
     AtomicDir,
-    check_post_rules,
     claim_redirects,  # the local Exporter's own claim and CSV helpers, so both engines share them
     code_version,
     discover,
@@ -67,7 +59,6 @@ from pipeline.io import (
     read_doc,
     redirects_csv,
     refused_doc,
-    rows_table,
     write_metrics,
 )
 from pipeline.outputs import FinalPost, Tally, build_post, claim_file_name, finish_post, table_rows
@@ -75,6 +66,17 @@ from pipeline.problems import problem
 from pipeline.record import Doc
 from pipeline.runner import Cache, Done, Progress, clean_doc, worker_count
 from pipeline.site import Entry, SiteIndex
+from pipeline.tables import (
+    AUTHORS_SCHEMA,
+    CONFLICTS_SCHEMA,
+    LINKS_SCHEMA,
+    POST_RULE_COLUMNS,
+    POSTS_SCHEMA,
+    PROBLEMS_SCHEMA,
+    QUARANTINE_SCHEMA,
+    check_post_rules,
+    rows_table,
+)
 from pipeline.vocabulary import apply_vocabulary, needs_vocabulary
 
 if TYPE_CHECKING:

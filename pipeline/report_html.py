@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from pipeline.io import read_report_inputs, write_text_file
+from pipeline.io import write_text_file
 from pipeline.problems import CODES, SEVERITIES
+from pipeline.tables import read_report_inputs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

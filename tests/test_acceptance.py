@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline.conflicts import resolve_conflicts
-from pipeline.io import CONFLICTS_SCHEMA, POSTS_SCHEMA, QUARANTINE_SCHEMA, check_schema
+from pipeline.tables import CONFLICTS_SCHEMA, POSTS_SCHEMA, QUARANTINE_SCHEMA, check_schema
 from tests.conftest import RAW
 
 Runs = dict[str, tuple[Path, dict[str, Any]]]

@@ -181,7 +181,7 @@ def test_output_validation_rejects_broken_posts(tmp_path: Path, change: dict[str
     import pyarrow as pa
 
     from pipeline.errors import OutputInvalid
-    from pipeline.io import POSTS_SCHEMA, validate_posts
+    from pipeline.tables import POSTS_SCHEMA, validate_posts
 
     run_pipeline(Path(__file__).parent.parent / "raw", tmp_path / "out", load_config({}))
     rows = pq.read_table(tmp_path / "out" / "posts.parquet").to_pylist()
@@ -196,7 +196,7 @@ def test_output_validation_rejects_a_wrong_schema(tmp_path: Path) -> None:
     import pyarrow as pa
 
     from pipeline.errors import OutputInvalid
-    from pipeline.io import validate_posts
+    from pipeline.tables import validate_posts
 
     run_pipeline(Path(__file__).parent.parent / "raw", tmp_path / "out", load_config({}))
     table = pq.read_table(tmp_path / "out" / "posts.parquet")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.io import POSTS_SCHEMA
+from pipeline.tables import POSTS_SCHEMA
 from pipeline.problems import CODES
 from tests.conftest import ROOT
 

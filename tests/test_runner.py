@@ -139,7 +139,7 @@ def test_spilled_run_equals_a_run_held_in_memory(tmp_path: Path, monkeypatch: py
 
 
 def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Path) -> None:
-    """pyarrow would import pandas (0.3 s) on its first array; io.keep_arrow_off_pandas stops it."""
+    """pyarrow would import pandas (0.3 s) on its first array; tables.keep_arrow_off_pandas stops it."""
     script = (
         "import sys\n"
         "from pathlib import Path\n"
