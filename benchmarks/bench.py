@@ -61,6 +61,9 @@ CORPUS = SHARED / "corpus" / "transportsdufutur-blog" / "_posts"
 BASELINE = SHARED / "bench" / "naive_baseline.py"
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python" if (VENV_BIN / "python").exists() else Path(sys.executable)
+# Beside the repository's own outputs (clean/), not in the system's temporary folder: see
+# probe_file_creation for why the folder matters on this machine.
+SCRATCH = ROOT / "benchmarks" / "out"
 MARKER = "<!-- Everything below this line is written by benchmarks/bench.py; edit above it. -->"
 INTRO = """# Benchmarks
 
@@ -195,6 +198,7 @@ class Bench:
         self.sections: list[str] = []
         self.problems: list[str] = []
         self.incremental_rows: list[tuple[str, dict[str, Any]]] = []
+        self.probes: list[float] = []
         self._fresh = 0
         self.aside = work / "set-aside"
         self.aside.mkdir()
@@ -536,6 +540,24 @@ def machine() -> list[str]:
     ]
 
 
+def probe_file_creation(folder: Path, files: int = 1000) -> float:
+    """Seconds to create ``files`` files of 4 KB in ``folder`` (kept: deleting them would tax what follows).
+
+    Both programs write a file per post, and what that costs here depends on the folder,
+    not on the program: on this machine's ext4 (no journal) creating a file scans past the
+    inodes recently freed in its block group (the kernel's ``recently_deleted``). Where test
+    suites create and delete thousands of files (the system's temporary folder), 1,000
+    files took 0.37 to 0.72 s; beside the repository, 0.03 to 0.1 s. The report gives the
+    figure before and after the runs, so that a slow disk shows.
+    """
+    folder.mkdir()
+    block = b"x" * 4096
+    started = time.perf_counter()
+    for number in range(files):
+        (folder / f"{number:04d}.md").write_bytes(block)
+    return time.perf_counter() - started
+
+
 def compile_bytecode() -> None:
     """Compile the package's modules, as installing a wheel does, so that no timed run
     compiles them: where PYTHONDONTWRITEBYTECODE is set, an editable install would compile
@@ -572,6 +594,9 @@ def write_report(path: Path, bench: Bench, command: str, elapsed: float, loads: 
         "",
         *machine(),
         f"- load average (1 min) before / after the run: {loads[0]:.2f} / {loads[1]:.2f}{busy}",
+        f"- scratch folder `{_rel(bench.work.parent)}`: creating 1,000 files of 4 KB took "
+        + " / ".join(f"{seconds:.3f} s" for seconds in bench.probes)
+        + " before / after the runs (`probe_file_creation`; both programs pay it per file)",
         f"- bytecode: `pipeline/` compiled before the runs (`python -m compileall`), as a wheel install leaves it{_no_bytecode_note()}",
         f"- `pipeline/*.py` changed during the run: {'**yes**' if _code_fingerprint() != bench.code_at_start else 'no'}",
         f"- reproduce: `{command}` (took {elapsed / 60:.1f} min)",
@@ -593,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-on-synthetic", action="store_true", help="also time the baseline on each synthetic archive")
     parser.add_argument("--skip-real", action="store_true", help="skip the real archive")
     parser.add_argument("--skip-incremental", action="store_true", help="skip the incremental-rerun measurements")
-    parser.add_argument("--tmp", type=Path, help="folder for the temporary archives and outputs (default: the system's)")
+    parser.add_argument(
+        "--tmp", type=Path, default=SCRATCH, help="folder for the temporary archives and outputs (default: benchmarks/out, beside the repository's clean/)"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -606,14 +633,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     compile_bytecode()
     started, load_before = time.perf_counter(), os.getloadavg()[0]
+    args.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-", dir=args.tmp) as tmp:
         bench = Bench(args, Path(tmp))
+        bench.probes.append(probe_file_creation(bench.fresh_dir("probe")))
         if not args.skip_real:
             reference = bench.real_archive()
             if reference is not None and not args.skip_incremental:
                 bench.real_incremental(reference)
         bench.synthetic(sizes)
         bench.incremental_section()
+        bench.probes.append(probe_file_creation(bench.fresh_dir("probe")))
     write_report(args.out, bench, command, time.perf_counter() - started, (load_before, os.getloadavg()[0]))
     print(f"bench: report written to {args.out}")
     return 1 if bench.problems else 0
