@@ -154,6 +154,14 @@ def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Pat
     assert result.stdout.split() == ["False", "3"]
 
 
+def test_the_cli_forks_its_first_pass_workers_before_arrow_is_imported() -> None:
+    """pyarrow and numpy (0.09 s of start-up) are only for tables: importing the CLI must not
+    import them, so that run_pipeline forks its workers first (pipeline.tables)."""
+    script = "import sys\nimport pipeline.cli\nprint(sorted(name for name in ('pyarrow', 'numpy', 'pipeline.tables') if name in sys.modules))\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_file_names_claimed_ahead_are_the_ones_the_workers_write(tmp_path: Path) -> None:
     """Workers write the Markdown under names claimed once the index settles; the claims in
     input order must give the same names, with URL clashes (renamed) and file-name clashes
