@@ -655,7 +655,7 @@ def merge_tallies(parts: Sequence[Written], side: str) -> Tally:
 
 
 def validate_dataset(posts: Place) -> None:
-    """``io.validate_posts`` for a partitioned posts.parquet: each part's schema, then the rules."""
+    """``tables.validate_posts`` for a partitioned posts.parquet: each part's schema, then the rules."""
     fs = posts.fs
     rows: list[dict[str, Any]] = []
     for path in sorted(fs.find(posts.path)):
