@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.tables import POSTS_SCHEMA
 from pipeline.problems import CODES
+from pipeline.tables import POSTS_SCHEMA
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
