@@ -54,6 +54,7 @@ from typing import Any
 import yaml
 
 from benchmarks.synthetic import generate
+from pipeline.wordpress_row import has_glued_date
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -97,7 +98,6 @@ Two caveats for this machine: the figures move by ±30% with the other work runn
 of `pipeline/*.py` during a run empties the reruns' reuse (the run flags it).
 """
 _REUSED = re.compile(r"cache: (\d+)/(\d+) inputs reused from \S+(?: \((.*)\))?$", re.MULTILINE)
-_ROW_HINT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:https?://|/\d{4}/)")
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,7 @@ def _pick_input(raw: Path) -> Path:
     for path in files[middle:] + files[:middle]:
         text = path.read_text(encoding="utf-8", errors="replace")
         body = text.split("\n---\n", 1)[-1]
-        if not _ROW_HINT.search(text) and body.strip() and not text.rstrip().endswith('"'):
+        if not has_glued_date(text, 0, len(text)) and body.strip() and not text.rstrip().endswith('"'):
             return path
     return files[middle]
 
