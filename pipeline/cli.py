@@ -200,7 +200,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         notes: list[str] = []
         report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes)
         if config.run.cache_dir:
-            how = f"previous output patched, {stats['patched']} post(s) redone" if "patched" in stats else "; ".join(notes)
+            how = "; ".join(notes)
+            if "patched" in stats:
+                done = f"previous output patched{' in place' if stats.get('in_place') else ''}, {stats['patched']} post(s) redone"
+                how = f"{done}{f'; {how}' if how else ''}"
             reused = f"{stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}"
             _say(args, "info", f"cache: {reused}{f' ({how})' if how else ''}", **stats)
         return _finish(args, report, args.out)

@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import shutil
+import sqlite3
 import stat
 import struct
 import sys
@@ -25,8 +26,8 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
@@ -464,7 +465,6 @@ class Exporter:
         self.spill.close()
         self.spill_path.unlink()
         self.index.close()
-        self.index_path.unlink()
         size = self.config.export.batch_size
         authors = TableWriter(self.dir.path("authors.parquet"), AUTHORS_SCHEMA, size)
         authors.add(claims.tally.author_rows())
@@ -480,6 +480,11 @@ class Exporter:
             self.abandon()
             raise
         write_json(self.dir, "report.json", report)
+        # Out of the folder before it goes into place, and only once it passed its checks.
+        if self.log is not None and self.index.settled:
+            self.log.keep(self.index_path, self.index.kept_state(), claims.tally)
+        else:
+            self.index_path.unlink()
         self.dir.commit()
         if self.log is not None:
             self.log.commit(self.dir.final)
@@ -727,12 +732,16 @@ LoggedPost = tuple[str, str, bool, bool, tuple[str, ...], int | None]
 
 @dataclass(frozen=True)
 class PreviousRun:
-    """What a cached run logged of itself, read back by the next run into the same folder."""
+    """What a cached run logged of itself, read back by the next run into the same folder.
+    ``kept``: what ``patch_in_place`` needs (``RunLog.commit``), absent from a patched run's
+    log when its index was not settled anew."""
 
     salt: str
     posts: list[LoggedPost]
     records_path: Path
     run_id: str
+    kept: dict[str, Any] = field(default_factory=dict)
+    files: str = ""
 
     def index(self) -> tuple[str, Iterator[Entry]]:
         """The index fingerprint and the entries as the first pass built them, streamed."""
@@ -740,7 +749,8 @@ class PreviousRun:
         fingerprint = next(items, None)
         if not isinstance(fingerprint, str):
             raise PatchRefused("the run log's records are unreadable (no index fingerprint)")
-        return fingerprint, _checked_entries(items)
+        overrides: dict[str, Entry] = self.kept.get("overrides", {})  # entries patched in place since
+        return fingerprint, (overrides.get(entry.source_path, entry) for entry in _checked_entries(items))
 
     def records(self) -> Iterator[Logged]:
         """The logged posts, in run order, streamed a batch at a time (never all in memory)."""
@@ -822,6 +832,8 @@ class RunLog:
         self.salt = salt
         self.run_id = os.urandom(8).hex()
         self.posts: list[LoggedPost] = []
+        self.batches: list[int] = []  # where each batch of posts starts in the records file
+        self.kept: dict[str, Any] = {}
         self.batch: list[LogRecord] = []
         self.batch_from: tuple[bytes, int] | None = None  # the previous batch all of this one came from
         self.handle = self.records_tmp.open("wb")
@@ -838,10 +850,7 @@ class RunLog:
         pickle.dump(b"", self.handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, doc: Doc, finished: FinalPost | None) -> None:
-        # The row's category names are all a later run compares of it (a third of a Doc's size).
-        categories = doc.row.categories if doc.row is not None else ()
-        light = None if finished is None else light_post(finished)
-        self._log((replace(doc, row=None), categories, light), None)
+        self._log(log_record(doc, finished), None)
 
     def add_record(self, logged: Logged) -> None:
         """Log a post as the previous run logged it (its batch is copied if wholly unchanged)."""
@@ -849,10 +858,7 @@ class RunLog:
         self._log(record, (blob, size))
 
     def _log(self, record: LogRecord, came_from: tuple[bytes, int] | None) -> None:
-        doc, categories, light = record
-        # An input that was not read has no bytes its stamp could vouch for.
-        stamp = self.stamps.get(doc.source_path) if doc.sha256 != EMPTY_SHA256 else None
-        self.posts.append((doc.source_path, doc.sha256, light is None, needs_vocabulary(doc), categories, stamp))
+        self.posts.append(logged_post(record, self.stamps))
         if not self.batch:
             self.batch_from = came_from
         elif came_from is None or self.batch_from is None or came_from[0] is not self.batch_from[0]:
@@ -866,6 +872,7 @@ class RunLog:
             return
         whole = self.batch_from is not None and self.batch_from[1] == len(self.batch)
         blob = self.batch_from[0] if whole and self.batch_from is not None else pickle.dumps(self.batch, protocol=pickle.HIGHEST_PROTOCOL)
+        self.batches.append(self.handle.tell())
         pickle.dump(blob, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.batch = []
 
@@ -873,10 +880,24 @@ class RunLog:
         self._flush()
         self.handle.close()
         self.records_tmp.replace(self.records_path)
-        header = {"format": _LOG_FORMAT, "salt": self.salt, "run_id": self.run_id, "posts": self.posts, "files": tree_digest(out_dir)}
+        kept = {**self.kept, "batches": self.batches} if self.kept else {}
+        header = {"format": _LOG_FORMAT, "salt": self.salt, "run_id": self.run_id, "posts": self.posts, "files": tree_digest(out_dir), "kept": kept}
         with self.tmp.open("wb") as handle:
             pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.tmp.replace(self.path)
+
+    def keep(self, index_path: Path, index_state: dict[str, Any], tally: Tally) -> None:
+        """Keep the settled index's database beside the log, with the index's other state
+        and the run's tally: a later rerun that changes no entry reuses them
+        (``patch_in_place``) instead of settling the index and counting every post again."""
+        target = self.path.with_suffix(".index.sqlite")
+        try:
+            os.replace(index_path, target)
+        except OSError:  # another file system: the cache folder is the user's to place
+            shutil.copyfile(index_path, target)
+            index_path.unlink()
+        status = target.stat()
+        self.kept = {"index": index_state, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino), "tally": tally}
 
     def abandon(self) -> None:
         self.handle.close()
@@ -884,7 +905,22 @@ class RunLog:
         self.tmp.unlink(missing_ok=True)
 
 
-_LOG_FORMAT: Final = 7
+def log_record(doc: Doc, finished: FinalPost | None) -> LogRecord:
+    """A post as a run log keeps it: its Doc without row, the row's category names (all a
+    later run compares of it, a third of a Doc's size), its light post."""
+    categories = doc.row.categories if doc.row is not None else ()
+    return replace(doc, row=None), categories, None if finished is None else light_post(finished)
+
+
+def logged_post(record: LogRecord, stamps: dict[str, int]) -> LoggedPost:
+    """A log's short line for a post (``LoggedPost``)."""
+    doc, categories, light = record
+    # An input that was not read has no bytes its stamp could vouch for.
+    stamp = stamps.get(doc.source_path) if doc.sha256 != EMPTY_SHA256 else None
+    return doc.source_path, doc.sha256, light is None, needs_vocabulary(doc), categories, stamp
+
+
+_LOG_FORMAT: Final = 8
 
 
 def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
@@ -897,6 +933,7 @@ def forget_run_log(cache_dir: Path, out_dir: Path) -> None:
     path = run_log_path(cache_dir, out_dir)
     path.unlink(missing_ok=True)
     path.with_suffix(".records").unlink(missing_ok=True)
+    path.with_suffix(".index.sqlite").unlink(missing_ok=True)
 
 
 def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
@@ -912,7 +949,224 @@ def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
         return None
     if not out_dir.is_dir() or header["files"] != tree_digest(out_dir):
         return None
-    return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"])
+    return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"], header["kept"], header["files"])
+
+
+def patch_in_place(
+    previous: PreviousRun, out_dir: Path, config: Config, changed: list[tuple[int, Doc, Post | None]], stamps: dict[str, int], metrics_dir: Path | None = None
+) -> dict[str, Any]:
+    """Patch the previous run's output folder in place for the ``changed`` posts (their
+    place in the run, their new Doc and built post): only their files change.
+
+    It holds when no changed post changes anything a full run decides across posts: its
+    index entry is the one logged (slug, date, URLs, twin key, title, link hosts, file
+    name), so the settled index kept by the previous run is the one a full run would
+    settle; its claims took nothing from another post (its file name and old URLs are
+    its own, before and after); it keeps its author and its rows' count in every table.
+    Then the tally is the logged one with the post counted anew (``Tally.swap``), each
+    table gets the row group that holds the post re-encoded and spliced in
+    (``tables.splice_table``), its Markdown file is replaced, and the log is rewritten
+    around the changed batch. Anything else raises PatchRefused before a file of the
+    folder is touched, and the caller patches the slower way.
+
+    The files are replaced one by one (each by a rename): the log is removed first, so a
+    run killed half way leaves a folder the next run rebuilds in full.
+    """
+    from pipeline.tables import AUTHORS_SCHEMA, PER_POST_TABLES, TableWriter, check_post_rules, merge_table, splice_table
+
+    kept = previous.kept
+    index_path = previous.records_path.with_suffix(".index.sqlite")
+    try:
+        status = index_path.stat()
+    except OSError:
+        status = None
+    if not kept or status is None or (status.st_size, status.st_mtime_ns, status.st_ino) != kept["index_file"]:
+        raise PatchRefused("the previous run kept no settled index to reuse")
+    index = SiteIndex.reopen(str(index_path), kept["index"])
+    tally = cast(Tally, kept["tally"])
+    batches: list[int] = kept["batches"]
+    records = _read_batches(previous, batches, sorted({place // LOG_BATCH for place, _, _ in changed}))
+    overrides: dict[str, Entry] = dict(kept.get("overrides", {}))
+    fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
+    markdown: dict[str, str] = {}
+    wanted: dict[str, FinalPost] = {}  # the previous run's light post, to check its claims took nothing
+    try:
+        for place, doc, post in changed:
+            old_doc, _, old_light = records[place // LOG_BATCH][place % LOG_BATCH]
+            if old_doc.source_path != doc.source_path:
+                raise PatchRefused("the run log's records are not in the order of its posts")
+            finished = None
+            if post is not None:
+                entry = replace(post.entry, order=place)
+                if old_light is None or not _same_settling(index, entry):
+                    raise PatchRefused(f"{doc.source_path} changes its index entry (slug, date, URLs, file name, links' hosts, or a twin)")
+                overrides[doc.source_path] = entry
+                finished = finish_post(post, index, config)
+                if (finished.file_name, finished.redirects, finished.markdown is None) != (
+                    old_light.file_name,
+                    old_light.redirects,
+                    old_light.markdown is None,
+                ):
+                    raise PatchRefused(f"{doc.source_path} now wants another file name or other old URLs")
+                wanted[doc.source_path] = old_light
+                if finished.file_name is not None and finished.markdown is not None:
+                    markdown[finished.file_name] = finished.markdown
+                doc = slim_doc(doc)
+            try:
+                tally.swap(place, (old_doc, old_light), (doc, None if finished is None else light_post(finished)))
+            except ValueError as err:
+                raise PatchRefused(str(err)) from None
+            for name, rows in table_rows(doc, finished).items():
+                fresh_rows[name][doc.source_path] = rows
+            for name in PER_POST_TABLES:
+                fresh_rows[name].setdefault(doc.source_path, [])
+            records[place // LOG_BATCH][place % LOG_BATCH] = log_record(doc, finished)
+    finally:
+        index.close()
+    _update_entries(index_path, [entry for path, entry in overrides.items() if path not in kept.get("overrides", {}) or kept["overrides"][path] != entry])
+    status = index_path.stat()
+    kept = {**kept, "overrides": overrides, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino)}
+    report = tally.report()
+    if not report["accounting_ok"]:
+        raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
+    check_post_rules([row for rows in fresh_rows["posts"].values() for row in rows], "posts.parquet")
+    pid = os.getpid()
+    replaced: list[tuple[Path, str]] = []  # (temporary file, the folder's file it replaces)
+    places: dict[str, int] | None = None
+    try:
+        for name, schema in PER_POST_TABLES.items():
+            tmp = out_dir / f".{name}.parquet.{pid}.tmp"
+            old_rows = splice_table(out_dir / f"{name}.parquet", tmp, schema, fresh_rows[name])
+            if old_rows is None:  # a post's number of rows changed: the table is written again
+                if places is None:
+                    places = {post[0]: place for place, post in enumerate(previous.posts)}
+                merge_table(out_dir / f"{name}.parquet", tmp, schema, fresh_rows[name], places, config.export.batch_size)
+                if name == "posts":
+                    raise AssertionError("a post has one posts row")
+                old_rows = []
+            if name == "posts":
+                for row in old_rows:
+                    light = wanted.get(row["source_path"])
+                    if light is not None and (row["output_path"], row["problems"]) != (light.row["output_path"], light.row["problems"]):
+                        raise PatchRefused(f"{row['source_path']}: the previous run's claims changed its file name or old URLs")
+            if tmp.exists():
+                replaced.append((tmp, f"{name}.parquet"))
+        if changed:  # with none, only the log's stamps change
+            authors = TableWriter(out_dir / f".authors.parquet.{pid}.tmp", AUTHORS_SCHEMA, config.export.batch_size)
+            authors.add(tally.author_rows())
+            authors.close()
+            replaced.append((out_dir / f".authors.parquet.{pid}.tmp", "authors.parquet"))
+            report_tmp = out_dir / f".report.json.{pid}.tmp"
+            report_tmp.write_text(json_text(report), encoding="utf-8")
+            replaced.append((report_tmp, "report.json"))
+        for file_name, text in markdown.items():
+            tmp = out_dir / "posts" / f".{file_name}.{pid}.tmp"
+            create_file(str(tmp), text)
+            replaced.append((tmp, f"posts/{file_name}"))
+        previous.records_path.with_suffix(".pickle").unlink(missing_ok=True)  # the folder no longer matches it
+        count, total = previous.files.split(":")
+        digest = int(total, 16)
+        for tmp, relative in replaced:
+            digest -= _file_hash(relative, (out_dir / relative).stat())
+            os.replace(tmp, out_dir / relative)
+            digest += _file_hash(relative, (out_dir / relative).stat())
+    finally:
+        for tmp, _ in replaced:
+            tmp.unlink(missing_ok=True)
+    if metrics_dir is not None:
+        write_metrics(metrics_dir, report, tally.per_year_rows())
+    _rewrite_log(previous, records, {**kept, "tally": tally}, stamps, f"{count}:{digest % (1 << 128):032x}")
+    return report
+
+
+def _same_settling(index: SiteIndex, entry: Entry) -> bool:
+    """Whether the settled index would be the same with ``entry`` in place of the post's
+    entry: equal but for its twin key and title (what a body or title edit changes), in no
+    twin group before or after (only twins read those two)."""
+    logged = index.entry(entry.source_path)
+    if logged is None or replace(entry, dup_key=logged.dup_key, title=logged.title) != logged:
+        return False
+    if entry == logged:
+        return True
+    return not any(index.shares_dup_key(key, entry.source_path) for key in {logged.dup_key, entry.dup_key} if key is not None)
+
+
+def _update_entries(database: Path, entries: list[Entry]) -> None:
+    """Write the twin key and title of entries patched in place into a kept index's
+    database, so that the next patch compares with them."""
+    if not entries:
+        return
+    with closing(sqlite3.connect(database, isolation_level=None)) as db:
+        db.executemany("UPDATE entries SET dup_key = ?, title = ? WHERE source_path = ?", [(e.dup_key, e.title, e.source_path) for e in entries])
+
+
+def _read_batches(previous: PreviousRun, batches: list[int], wanted: list[int]) -> dict[int, list[LogRecord]]:
+    """The logged batches of posts numbered ``wanted``, read where the log says they start."""
+    out = {}
+    try:
+        with previous.records_path.open("rb") as handle:
+            for number in wanted:
+                handle.seek(batches[number])
+                out[number] = cast(list[LogRecord], _unpickle_batch(pickle.load(handle)))  # our own file, written by RunLog
+    except (OSError, IndexError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
+        raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
+    return out
+
+
+def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kept: dict[str, Any], stamps: dict[str, int], files: str) -> None:
+    """The log of a run patched in place: the previous records with the changed batches
+    written anew (the rest copied as bytes), and a header with this run's stamps and digest."""
+    run_id = os.urandom(8).hex()
+    batches = list(kept["batches"])
+    tmp = previous.records_path.with_name(f".{previous.records_path.name}.{os.getpid()}.tmp")
+    with previous.records_path.open("rb") as old, tmp.open("wb") as new:
+        pickle.dump(run_id, new, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.load(old)  # the previous run id, of the same length
+        shift = 0
+        for number in sorted(records):
+            start = batches[number]
+            shutil.copyfileobj(_Span(old, start - old.tell()), new)
+            pickle.load(old)
+            end = old.tell()
+            batches[number] = new.tell()
+            pickle.dump(pickle.dumps(records[number], protocol=pickle.HIGHEST_PROTOCOL), new, protocol=pickle.HIGHEST_PROTOCOL)
+            shift = new.tell() - end
+            for later in range(number + 1, len(batches)):
+                batches[later] = kept["batches"][later] + shift
+        shutil.copyfileobj(old, new)
+    tmp.replace(previous.records_path)
+    posts = []
+    for place, post in enumerate(previous.posts):
+        number, at = divmod(place, LOG_BATCH)
+        if number in records:
+            posts.append(logged_post(records[number][at], stamps))
+        else:
+            posts.append((*post[:5], stamps.get(post[0]) if post[1] != EMPTY_SHA256 else None))
+    header = {"format": _LOG_FORMAT, "salt": previous.salt, "run_id": run_id, "posts": posts, "files": files, "kept": {**kept, "batches": batches}}
+    path = previous.records_path.with_suffix(".pickle")
+    header_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with header_tmp.open("wb") as handle:
+        pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    header_tmp.replace(path)
+
+
+class _Span:
+    """The next ``size`` bytes of a file, for ``shutil.copyfileobj``."""
+
+    def __init__(self, handle: Any, size: int) -> None:
+        self.handle, self.left = handle, size
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.handle.read(size)
+        self.left -= len(data)
+        return cast(bytes, data)
+
+
+def _file_hash(relative: str, status: os.stat_result) -> int:
+    """One file's share of ``tree_digest``."""
+    line = f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\0{status.st_ino}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(line, digest_size=16).digest(), "little")
 
 
 def tree_digest(root: Path) -> str:
@@ -936,9 +1190,7 @@ def tree_digest(root: Path) -> str:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
                     continue
-                status = entry.stat(follow_symlinks=False)
-                line = f"{prefix}{entry.name}\0{status.st_size}\0{status.st_mtime_ns}\0{status.st_ino}".encode("utf-8", "surrogateescape")
-                total += int.from_bytes(hashlib.blake2b(line, digest_size=16).digest(), "little")
+                total += _file_hash(f"{prefix}{entry.name}", entry.stat(follow_symlinks=False))
                 count += 1
     return f"{count}:{total % (1 << 128):032x}"
 

@@ -330,6 +330,7 @@ def light_post(post: FinalPost) -> FinalPost:
     return replace(post, markdown=None if post.markdown is None else "", row=row)
 
 
+_AUTHOR_KEYS: Final = ("wp_author_login", "wp_author_email", "wp_author_first_name", "wp_author_last_name", "wp_author_display_name")
 # The row fields that claim_file_name, claim_redirects, Tally and link_rows read.
 LIGHT_ROW_KEYS: Final[tuple[str, ...]] = (
     *("source_path", "url", "output_path", "problems", "date_local", "wp_row_parse", "draft", "duplicate_of", "wp_author_id"),
@@ -610,8 +611,49 @@ class Tally:
                 self.links_near_by_rule[link.rule] += 1
         author_id = post.row["wp_author_id"]
         if author_id is not None:
-            entry = self.authors.setdefault(author_id, {"post_count": 0, "row": post.row})
+            # The first post's author fields and place: a run log keeps the tally (``swap``).
+            row = {key: post.row[key] for key in _AUTHOR_KEYS}
+            entry = self.authors.setdefault(author_id, {"post_count": 0, "row": row, "first": self.inputs - 1})
             entry["post_count"] += 1
+
+    def swap(self, position: int, old: tuple[Doc, FinalPost | None], new: tuple[Doc, FinalPost | None]) -> None:
+        """Count the post at ``position`` as ``new`` instead of ``old``: the tally a full run
+        of the changed archive would give, provided the post keeps its author and its
+        changes count something (a count of 0 leaves a key that only a full run can tell
+        apart). Raises ValueError where it cannot promise that.
+
+        >>> from pipeline.record import Doc
+        >>> tally, doc = Tally(side="ours"), Doc("a.md", "0", b"")
+        >>> tally.add(doc, None); tally.swap(0, (doc, None), (doc, None)); tally.report()["quarantined"]
+        1
+        """
+        (old_doc, old_post), (new_doc, new_post) = old, new
+        for doc, post in (old, new):
+            if any(change.count <= 0 for change in doc.changes + (post.changes if post else ())):
+                raise ValueError(f"{doc.source_path}: a change that counts nothing")
+        old_author = old_post.row["wp_author_id"] if old_post else None
+        if old_author != (new_post.row["wp_author_id"] if new_post else None):
+            raise ValueError(f"{new_doc.source_path}: another author (authors.parquet takes each author's first post)")
+        alone = [Tally(side=self.side), Tally(side=self.side)]
+        alone[0].add(old_doc, old_post)
+        alone[1].add(new_doc, new_post)
+        for name, value in vars(self).items():
+            before, after = getattr(alone[0], name), getattr(alone[1], name)
+            if isinstance(value, Counter):
+                value.subtract(before)
+                value.update(after)
+                for key in [key for key, count in value.items() if not count and key not in after]:
+                    del value[key]
+            elif isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, name, value - before + after)
+        for year in {*alone[0].per_year, *alone[1].per_year}:
+            counts = self.per_year.setdefault(year, Counter())
+            counts.subtract(alone[0].per_year.get(year, Counter()))
+            counts.update(alone[1].per_year.get(year, Counter()))
+            if not counts["posts"]:
+                del self.per_year[year]
+        if old_author is not None and new_post is not None and self.authors[old_author]["first"] == position:
+            self.authors[old_author]["row"] = alone[1].authors[old_author]["row"]
 
     def per_year_rows(self) -> list[dict[str, Any]]:
         """Per-year counts of cleaned posts, for DVC plots."""

@@ -29,12 +29,14 @@ from pipeline.io import (
     FinishMany,
     Logged,
     PickledPost,
+    PreviousRun,
     ResultCache,
     RunLog,
     SecondPass,
     as_post,
     code_version,
     discover,
+    patch_in_place,
     printable_path,
     read_doc,
     read_run_log,
@@ -43,7 +45,6 @@ from pipeline.io import (
 from pipeline.ondisk import SpillList
 from pipeline.outputs import FinalPost, Post, build_post, finish_post
 from pipeline.record import Doc, slim_doc
-from pipeline.site import SiteIndex
 from pipeline.stages import STAGES, run_stage
 from pipeline.vocabulary import needs_vocabulary, with_learned_categories
 
@@ -158,7 +159,7 @@ def run_pipeline(
     stamps = {} if cache is None else stamp_inputs(raw_dir, relatives)  # before any input is read
     if cache is not None:
         try:
-            return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir, stamps)
+            return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir, stamps, notes)
         except PatchRefused as refused:
             if notes is not None:
                 notes.append(f"whole second pass: {refused.reason}")
@@ -201,6 +202,7 @@ def patch_run(
     stats: dict[str, int] | None = None,
     metrics_dir: Path | None = None,
     stamps: dict[str, int] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """A rerun that reworks only the inputs that changed and patches the previous output.
 
@@ -215,6 +217,12 @@ def patch_run(
     waits for the archive's category names (``vocabulary``); the changed posts' category
     names, the settled site index (``SiteIndex.fingerprint``) and the changed posts' wanted
     file names and old URLs are what they were.
+
+    Where no changed post changes its index entry, its claims or its rows' count either,
+    the folder is patched in place (``io.patch_in_place``: only the changed posts' files
+    and the tables' row groups that hold them are written); otherwise ``notes`` get the
+    reason, and every unchanged post's claims, counts and rows are taken from the log into
+    a new folder.
     """
     previous = read_run_log(cache.store.directory, out_dir)
     if previous is None:
@@ -243,11 +251,38 @@ def patch_run(
             fresh[done.doc.source_path] = done
         if progress is not None:
             progress(count, len(relatives))
+    changed = sorted((position[relative], done.doc, done.post) for relative, done in fresh.items())
+    try:
+        report = patch_in_place(previous, out_dir, config, changed, stamps, metrics_dir)
+    except PatchRefused as refused:
+        if notes is not None:
+            notes.append(f"not in place: {refused.reason}")
+    else:
+        if stats is not None:
+            stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
+            stats["patched"] = len(fresh)
+            stats["in_place"] = 1
+        return report
     posts = {
         relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
     }
+    log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
+    exporter = _exporter(out_dir, config, metrics_dir, log)
+    try:
+        report = _patch_from_log(previous, out_dir, exporter, fresh, posts, config)
+    except BaseException:
+        exporter.abandon()
+        raise
+    if stats is not None:
+        stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
+        stats["patched"] = len(fresh)
+    return report
+
+
+def _patch_from_log(previous: PreviousRun, out_dir: Path, exporter: Exporter, fresh: dict[str, Done], posts: dict[str, Post], config: Config) -> dict[str, Any]:
+    """The slower patch: every post's claims, counts and table rows again, from the log."""
     fingerprint, logged_entries = previous.index()
-    index = SiteIndex(extra_hosts=tuple(config.export.site_hosts))
+    index = exporter.index  # settled into the exporter's database, which the log keeps
     for entry in logged_entries:
         index.add(posts[entry.source_path].entry if entry.source_path in posts else entry)
     index.settle()
@@ -265,18 +300,9 @@ def patch_run(
                 raise PatchRefused(f"{doc.source_path} now wants another file name or other old URLs")
             yield fresh[doc.source_path].doc, finished, None
 
-    log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
-    log.begin(fingerprint, index.entries())
-    exporter = _exporter(out_dir, config, metrics_dir, log)
-    try:
-        report = exporter.patch(out_dir, items())
-    except BaseException:
-        exporter.abandon()
-        raise
-    if stats is not None:
-        stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
-        stats["patched"] = len(fresh)
-    return report
+    if exporter.log is not None:
+        exporter.log.begin(fingerprint, index.entries())
+    return exporter.patch(out_dir, items())
 
 
 @contextmanager

@@ -328,6 +328,36 @@ class SiteIndex:
             self._pid = os.getpid()
         return self.db
 
+    def entry(self, source_path: str) -> Entry | None:
+        """The entry a post was added with (the first, should a path come twice)."""
+        query = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE source_path = ? ORDER BY seq LIMIT 1"
+        row = self._reader().execute(query, (source_path,)).fetchone()
+        return None if row is None else _entry_of(row)
+
+    def shares_dup_key(self, dup_key: str, source_path: str) -> bool:
+        """Whether another post's entry has this twin key."""
+        query = "SELECT 1 FROM entries WHERE dup_key = ? AND source_path != ? LIMIT 1"
+        return self._reader().execute(query, (dup_key, source_path)).fetchone() is not None
+
+    def kept_state(self) -> dict[str, Any]:
+        """What a settled index holds outside its database, for ``reopen`` in a later run."""
+        if not self.settled:
+            raise AssertionError("SiteIndex.kept_state before settle")
+        return {k: v for k, v in self.__dict__.items() if k in _KEPT_STATE}
+
+    @classmethod
+    def reopen(cls, database: str, state: dict[str, Any]) -> SiteIndex:
+        """A settled index from its database file, read-only, and its ``kept_state``."""
+        index = cls.__new__(cls)
+        index.__dict__.update({k: state[k] for k in _KEPT_STATE})
+        index.database = database
+        index.settled = True
+        index._pending = []
+        index._entry_hosts = set()
+        index._pid = os.getpid()
+        index.db = ondisk.open_reader(database)
+        return index
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickled with its database's bytes (the Dask engine ships the settled index)."""
         self._insert()
@@ -344,6 +374,7 @@ class SiteIndex:
         self.db.deserialize(image)
 
 
+_KEPT_STATE: Final = ("extra_hosts", "canonical", "merged_paths", "repaired_titles", "renamed", "hosts")
 _SCHEMA: Final = """
 CREATE TABLE entries (
     seq INTEGER PRIMARY KEY, source_path TEXT, ord INTEGER, slug TEXT, year INTEGER, month INTEGER,

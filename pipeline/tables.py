@@ -476,17 +476,78 @@ def merge_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str
         return _merge_groups(source, previous.name, target, schema, fresh, position, batch_size)
 
 
-def _same_rows(source: pq.ParquetFile, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]]) -> bool:
-    """Whether the previous table holds exactly the fresh rows for every fresh post (a body
-    edit leaves the conflicts, problems and quarantine tables as they were). Only the
-    source paths and the row groups that hold a fresh post are read."""
+def splice_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    """Write ``target``: the previous table with each fresh post's rows replaced by its
+    fresh rows, as many as before, by re-encoding only the row groups that hold them
+    (``parquet_splice``); no file when the rows are the ones already there. Returns the
+    replaced rows, or None (and no file) when a post has another number of rows than
+    before: the row groups' ends move, and only ``merge_table`` can write it."""
+    from pipeline.parquet_splice import SpliceRefused, splice_group
+
+    try:
+        source = pq.ParquetFile(previous)
+    except (OSError, pa.ArrowException) as err:
+        raise PatchRefused(f"{previous.name} of the previous run is unreadable ({err})") from None
+    with source:
+        if not source.schema_arrow.equals(schema):
+            raise PatchRefused(f"{previous.name} of the previous run has another schema")
+        at = _rows_at(source, fresh)
+        if at is None:
+            return None
+        starts = numpy.cumsum([0, *(source.metadata.row_group(g).num_rows for g in range(source.num_row_groups))])
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for first, path in at:
+            group = int(numpy.searchsorted(starts, first, side="right")) - 1
+            if first + len(fresh[path]) > starts[group + 1]:
+                return None  # a full run never cuts a post's rows; merge_table tells why
+            groups.setdefault(group, []).append((first - int(starts[group]), path))
+        old_rows: list[dict[str, Any]] = []
+        new_groups: dict[int, pa.Table] = {}
+        for group, places in groups.items():
+            table = source.read_row_group(group)
+            parts, taken = [], 0
+            for start, path in places:
+                count = len(fresh[path])
+                old_rows.extend(table.slice(start, count).to_pylist())
+                parts += [table.slice(taken, start - taken), rows_table(fresh[path], schema)]
+                taken = start + count
+            new = pa.concat_tables([*parts, table.slice(taken)]).combine_chunks()
+            if not new.equals(table):
+                new_groups[group] = new
+    if not new_groups:
+        return old_rows
+    data: bytes | memoryview = previous.read_bytes()
+    try:
+        for group, table in sorted(new_groups.items()):
+            sink = pa.BufferOutputStream()
+            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
+                writer.write_table(table)
+            data = b"".join(splice_group(data, group, sink.getvalue().to_pybytes()))
+    except SpliceRefused as err:
+        raise PatchRefused(f"{previous.name}: {err}") from None
+    target.write_bytes(data)
+    return old_rows
+
+
+def _rows_at(source: pq.ParquetFile, fresh: dict[str, list[dict[str, Any]]]) -> list[tuple[int, str]] | None:
+    """Where each fresh post's rows start in the table, in file order, or None if some post
+    has another number of rows there or not in one run (its post with none are left out)."""
     wanted: dict[str, list[int]] = {path: [] for path in fresh}
     for number, path in enumerate(source.read(columns=["source_path"]).column("source_path").to_pylist()):
         if path in wanted:
             wanted[path].append(number)
-    if any(len(wanted[path]) != len(rows) for path, rows in fresh.items()):
+    if any(len(wanted[path]) != len(rows) or (rows and wanted[path][-1] - wanted[path][0] != len(rows) - 1) for path, rows in fresh.items()):
+        return None
+    return sorted((numbers[0], path) for path, numbers in wanted.items() if numbers)
+
+
+def _same_rows(source: pq.ParquetFile, schema: pa.Schema, fresh: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether the previous table holds exactly the fresh rows for every fresh post (a body
+    edit leaves the conflicts, problems and quarantine tables as they were). Only the
+    source paths and the row groups that hold a fresh post are read."""
+    at = _rows_at(source, fresh)
+    if at is None:
         return False
-    at = sorted((numbers[0], path) for path, numbers in wanted.items() if numbers)
     if not at:
         return True
     starts = numpy.cumsum([0, *(source.metadata.row_group(g).num_rows for g in range(source.num_row_groups))])

@@ -206,7 +206,7 @@ def test_cached_reruns_say_whether_they_patched_and_dry_runs_leave_no_log(tmp_pa
     assert main(args) == 0
     assert "cache: 0/3 inputs reused" in capsys.readouterr().err
     assert main(args) == 0
-    assert f"cache: 3/3 inputs reused from {tmp_path / 'cache'} (previous output patched, 0 post(s) redone)" in capsys.readouterr().err
+    assert f"cache: 3/3 inputs reused from {tmp_path / 'cache'} (previous output patched in place, 0 post(s) redone)" in capsys.readouterr().err
     assert main([*args, "--side", "theirs"]) == 0
     assert "(whole second pass: the code or the params changed since the previous run)" in capsys.readouterr().err
     logs = sorted((tmp_path / "cache" / "runs").iterdir())

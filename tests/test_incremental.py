@@ -41,12 +41,20 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _rerun(raw: Path, tmp_path: Path, label: str) -> tuple[dict[str, int], list[str], list[str]]:
-    """A cached rerun into ``out``, then a fresh run: (stats, notes, files that differ)."""
+    """A cached rerun into ``out``, then a fresh run: (stats, notes, files that differ).
+    The notes leave out why a patch was not made in place (``_in_place`` tells)."""
+    stats, notes = _in_place(raw, tmp_path)
+    run_pipeline(raw, tmp_path / f"fresh-{label}", FRESH)
+    return stats, notes, same_tree(tmp_path / "out", tmp_path / f"fresh-{label}")
+
+
+def _in_place(raw: Path, tmp_path: Path) -> tuple[dict[str, int], list[str]]:
+    """A cached rerun into ``out``: its stats, and its notes but for why it was not patched
+    in place; ``stats["in_place"]`` says whether it was."""
     stats: dict[str, int] = {}
     notes: list[str] = []
     run_pipeline(raw, tmp_path / "out", _cached(tmp_path), stats=stats, notes=notes)
-    run_pipeline(raw, tmp_path / f"fresh-{label}", FRESH)
-    return stats, notes, same_tree(tmp_path / "out", tmp_path / f"fresh-{label}")
+    return stats, [note for note in notes if not note.startswith("not in place: ")]
 
 
 def _prepared(source: Path, tmp_path: Path) -> Path:
@@ -95,8 +103,8 @@ def test_nothing_changed_is_patched_and_rewrites_nothing(synthetic: Path, tmp_pa
     raw = _prepared(synthetic, tmp_path)
     before = (tmp_path / "out" / "posts").stat().st_ino, sorted(p.stat().st_ino for p in (tmp_path / "out" / "posts").iterdir())
     stats, notes, differ = _rerun(raw, tmp_path, "same")
-    assert (stats, notes, differ) == ({"cache_hits": 150, "patched": 0}, [], [])
-    # The Markdown files are the previous ones, linked into the new folder, not written again.
+    assert (stats, notes, differ) == ({"cache_hits": 150, "patched": 0, "in_place": 1}, [], [])
+    # The Markdown files are the previous ones, left where they are, not written again.
     assert sorted(p.stat().st_ino for p in (tmp_path / "out" / "posts").iterdir()) == before[1]
 
 
@@ -106,8 +114,8 @@ def test_a_body_edit_is_patched_and_equals_a_full_run(synthetic: Path, tmp_path:
     _insert("Une phrase de plus, sans lien.")(sorted(raw.iterdir())[position])
     tables = {name: (tmp_path / "out" / f"{name}.parquet").stat().st_ino for name in ("posts", "links", "quarantine")}
     stats, notes, differ = _rerun(raw, tmp_path, "body")
-    assert (stats.get("patched"), notes, differ) == (1, [], [])
-    # Tables where the post's rows did not change are the previous files, linked, not rewritten.
+    assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (1, 1, [], [])
+    # Tables where the post's rows did not change are the previous files, not rewritten.
     assert {name: (tmp_path / "out" / f"{name}.parquet").stat().st_ino == inode for name, inode in tables.items()} == {
         "posts": False,
         "links": True,
@@ -234,7 +242,7 @@ def test_row_groups_of_a_patch_are_cut_where_a_full_run_cuts_them(synthetic: Pat
         stats: dict[str, int] = {}
         run_pipeline(raw, tmp_path / "out", cached, stats=stats)
         run_pipeline(raw, tmp_path / f"fresh{step}", load_config(small))
-        assert stats.get("patched") == len(positions)
+        assert (stats.get("patched"), stats.get("in_place")) == (len(positions), 1)
         assert same_tree(tmp_path / "out", tmp_path / f"fresh{step}") == [], step
     assert pq.ParquetFile(tmp_path / "out" / "posts.parquet").num_row_groups > 10
 
@@ -293,7 +301,7 @@ def test_inputs_whose_stamp_is_unchanged_are_not_read(synthetic: Path, tmp_path:
     monkeypatch.setattr(pipeline.runner, "read_doc", counting_read_doc)
     stats: dict[str, int] = {}
     run_pipeline(raw, tmp_path / "out", _cached(tmp_path), stats=stats)
-    assert (read, stats) == ([edited.name], {"cache_hits": 149, "patched": 1})
+    assert (read, stats) == ([edited.name], {"cache_hits": 149, "patched": 1, "in_place": 1})
     run_pipeline(raw, tmp_path / "fresh", FRESH)
     assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
 

@@ -1,0 +1,85 @@
+"""A row group spliced into a Parquet file gives the file pyarrow writes whole, byte for byte."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.parquet_splice import SpliceRefused, read_footer, splice_group
+from pipeline.tables import POSTS_SCHEMA, rows_table
+
+SCHEMA = pa.schema([("path", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string())), ("when", pa.timestamp("us", tz="UTC"))])
+
+
+def _parquet(groups: list[list[dict[str, Any]]], schema: pa.Schema = SCHEMA) -> bytes:
+    """Each group written as one row group, with TableWriter's settings."""
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for rows in groups:
+            writer.write_table(rows_table(rows, schema))
+    return sink.getvalue()
+
+
+_ROW = st.fixed_dictionaries(
+    {
+        "path": st.text(max_size=40),
+        "n": st.none() | st.integers(-(2**63), 2**63 - 1),
+        "tags": st.lists(st.text(max_size=10), max_size=4),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    groups=st.lists(st.lists(_ROW, min_size=1, max_size=6), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_a_spliced_group_equals_the_whole_file_written_with_it(groups: list[list[dict[str, Any]]], data: st.DataObject) -> None:
+    number = data.draw(st.integers(0, len(groups) - 1))
+    new_rows = data.draw(st.lists(_ROW, min_size=len(groups[number]), max_size=len(groups[number])))
+    changed: list[list[dict[str, Any]]] = [*groups[:number], new_rows, *groups[number + 1 :]]
+    spliced = b"".join(splice_group(_parquet(groups), number, _parquet([new_rows])))
+    assert spliced == _parquet(changed)
+
+
+def test_offsets_of_large_files_move_with_the_group() -> None:
+    """Groups of different sizes on both sides, so that every later offset changes width."""
+    groups: list[list[dict[str, Any]]] = [[{"path": f"{g}-{i}", "n": i, "tags": ["x" * (i % 50)]} for i in range(300)] for g in range(8)]
+    longer: list[dict[str, Any]] = [{"path": "p" * 5000, "n": i, "tags": ["y" * 3000]} for i in range(300)]
+    for number in (0, 3, 7):
+        changed = [*groups[:number], longer, *groups[number + 1 :]]
+        assert b"".join(splice_group(_parquet(groups), number, _parquet([longer]))) == _parquet(changed)
+        assert b"".join(splice_group(_parquet(changed), number, _parquet([groups[number]]))) == _parquet(groups)
+
+
+def test_the_posts_schema_splices_too() -> None:
+    row: dict[str, Any] = {name: None for name in POSTS_SCHEMA.names}
+    row |= {"source_path": "a.md", "sha256": "0", "url": "/a/", "slug": "a", "slug_source": "x"}
+    row |= {"title": "A", "title_source": "x", "old_paths": [], "tags": [], "categories": [], "draft": False, "body": "b"}
+    row |= {"problems": [], "conflict_blocks": 0, "wp_row_parse": "none", "wp_categories": [], "wp_tags": []}
+    groups = [[row | {"source_path": f"{g}.md", "body": "b" * g}] for g in range(3)]
+    new = [row | {"source_path": "1.md", "body": "a new body"}]
+    spliced = b"".join(splice_group(_parquet(groups, POSTS_SCHEMA), 1, _parquet([new], POSTS_SCHEMA)))
+    assert spliced == _parquet([groups[0], new, groups[2]], POSTS_SCHEMA)
+
+
+def test_what_cannot_be_moved_is_refused() -> None:
+    two = _parquet([[{"path": "a"}], [{"path": "b"}]])
+    with pytest.raises(SpliceRefused, match="rows"):
+        splice_group(two, 0, _parquet([[{"path": "a"}, {"path": "c"}]]))
+    with pytest.raises(SpliceRefused, match="row group"):
+        splice_group(two, 2, _parquet([[{"path": "a"}]]))
+    with pytest.raises(SpliceRefused, match="PAR1"):
+        read_footer(two[:-1])
+    with pytest.raises(SpliceRefused):
+        read_footer(two[:4] + two[-8:])  # a footer length that runs past the start
+    sink = io.BytesIO()
+    pq.write_table(rows_table([{"path": "a"}], SCHEMA), sink, write_page_index=True)
+    with pytest.raises(SpliceRefused, match="page index"):
+        splice_group(sink.getvalue(), 0, _parquet([[{"path": "b"}]]))
