@@ -12,6 +12,7 @@ workers before the main process has imported Arrow and imports it while they wor
 from __future__ import annotations
 
 import json
+import mmap
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -516,16 +517,29 @@ def splice_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[st
                 new_groups[group] = new
     if not new_groups:
         return old_rows
-    data: bytes | memoryview = previous.read_bytes()
-    try:
-        for group, table in sorted(new_groups.items()):
-            sink = pa.BufferOutputStream()
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
-                writer.write_table(table)
-            data = b"".join(splice_group(data, group, sink.getvalue().to_pybytes()))
-    except SpliceRefused as err:
-        raise PatchRefused(f"{previous.name}: {err}") from None
-    target.write_bytes(data)
+    # Mapped, not read: the unchanged row groups go from the page cache to the new file.
+    refused: str | None = None
+    with previous.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        pieces: list[bytes | memoryview] = [memoryview(mapped)]
+        try:
+            for group, table in sorted(new_groups.items()):
+                sink = pa.BufferOutputStream()
+                with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
+                    writer.write_table(table)
+                pieces = splice_group(pieces[0] if len(pieces) == 1 else b"".join(pieces), group, sink.getvalue().to_pybytes())
+            with target.open("wb") as out:
+                for piece in pieces:
+                    out.write(piece)
+        except SpliceRefused as err:
+            refused = str(err)  # raised once the mapping is closed: its traceback holds views of it
+        finally:
+            for piece in pieces:
+                if isinstance(piece, memoryview):
+                    piece.release()  # the mapping cannot close while a view of it is held
+            pieces.clear()
+    if refused is not None:
+        target.unlink(missing_ok=True)
+        raise PatchRefused(f"{previous.name}: {refused}")
     return old_rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.errors import PatchRefused
 from pipeline.parquet_splice import SpliceRefused, read_footer, splice_group
-from pipeline.tables import POSTS_SCHEMA, rows_table
+from pipeline.tables import POSTS_SCHEMA, rows_table, splice_table
 
 SCHEMA = pa.schema([("path", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string())), ("when", pa.timestamp("us", tz="UTC"))])
 
@@ -83,3 +85,19 @@ def test_what_cannot_be_moved_is_refused() -> None:
     pq.write_table(rows_table([{"path": "a"}], SCHEMA), sink, write_page_index=True)
     with pytest.raises(SpliceRefused, match="page index"):
         splice_group(sink.getvalue(), 0, _parquet([[{"path": "b"}]]))
+
+
+def test_splice_table_swaps_a_posts_rows_and_refuses_what_it_cannot_move(tmp_path: Path) -> None:
+    schema = pa.schema([("source_path", pa.string()), ("n", pa.int64())])
+    rows = [{"source_path": f"{i}.md", "n": i} for i in range(10)]
+    previous, target = tmp_path / "t.parquet", tmp_path / "new.parquet"
+    previous.write_bytes(_parquet([rows[:5], rows[5:]], schema))
+    assert splice_table(previous, target, schema, {"7.md": [{"source_path": "7.md", "n": 70}]}) == [rows[7]]
+    assert target.read_bytes() == _parquet([rows[:5], [*rows[5:7], {"source_path": "7.md", "n": 70}, *rows[8:]]], schema)
+    target.unlink()
+    assert splice_table(previous, target, schema, {"7.md": [rows[7]]}) == [rows[7]] and not target.exists()  # nothing to write
+    assert splice_table(previous, target, schema, {"7.md": []}) is None and not target.exists()  # fewer rows: merge_table's job
+    pq.write_table(rows_table(rows, schema), previous, compression="zstd", write_page_index=True)
+    with pytest.raises(PatchRefused, match="page index"):
+        splice_table(previous, target, schema, {"7.md": [{"source_path": "7.md", "n": 70}]})
+    assert not target.exists()
