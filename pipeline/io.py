@@ -1116,25 +1116,22 @@ def _read_batches(previous: PreviousRun, batches: list[int], wanted: list[int]) 
 def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kept: dict[str, Any], stamps: dict[str, int], files: str) -> None:
     """The log of a run patched in place: the previous records with the changed batches
     written anew (the rest copied as bytes), and a header with this run's stamps and digest."""
-    run_id = os.urandom(8).hex()
-    batches = list(kept["batches"])
-    tmp = previous.records_path.with_name(f".{previous.records_path.name}.{os.getpid()}.tmp")
-    with previous.records_path.open("rb") as old, tmp.open("wb") as new:
-        pickle.dump(run_id, new, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.load(old)  # the previous run id, of the same length
-        shift = 0
-        for number in sorted(records):
-            start = batches[number]
-            shutil.copyfileobj(_Span(old, start - old.tell()), new)
-            pickle.load(old)
-            end = old.tell()
-            batches[number] = new.tell()
-            pickle.dump(pickle.dumps(records[number], protocol=pickle.HIGHEST_PROTOCOL), new, protocol=pickle.HIGHEST_PROTOCOL)
-            shift = new.tell() - end
-            for later in range(number + 1, len(batches)):
-                batches[later] = kept["batches"][later] + shift
-        shutil.copyfileobj(old, new)
-    tmp.replace(previous.records_path)
+    run_id, batches = previous.run_id, list(kept["batches"])
+    if records:  # else the records file stays, and with it the run id that pairs it with the header
+        run_id = os.urandom(8).hex()
+        tmp = previous.records_path.with_name(f".{previous.records_path.name}.{os.getpid()}.tmp")
+        with previous.records_path.open("rb") as old, tmp.open("wb") as new:
+            pickle.dump(run_id, new, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.load(old)  # the previous run id, of the same length
+            for number in sorted(records):
+                shutil.copyfileobj(_Span(old, kept["batches"][number] - old.tell()), new)
+                pickle.load(old)
+                batches[number] = new.tell()
+                pickle.dump(pickle.dumps(records[number], protocol=pickle.HIGHEST_PROTOCOL), new, protocol=pickle.HIGHEST_PROTOCOL)
+                shift = new.tell() - old.tell()  # how far every later batch moved, this one's change included
+                batches[number + 1 :] = [start + shift for start in kept["batches"][number + 1 :]]
+            shutil.copyfileobj(old, new)
+        tmp.replace(previous.records_path)
     posts = []
     for place, post in enumerate(previous.posts):
         number, at = divmod(place, LOG_BATCH)

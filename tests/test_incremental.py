@@ -353,3 +353,26 @@ def test_a_patched_rerun_does_not_import_pyarrow_compute(synthetic: Path, tmp_pa
     assert result.stdout.split() == ["1", "False"]
     run_pipeline(raw, tmp_path / "fresh", FRESH)
     assert same_tree(tmp_path / "out", tmp_path / "fresh") == []
+
+
+def test_patches_in_place_keep_the_log_equal_to_a_full_runs(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 16 posts: changes in several batches, twice over; the log a patched run
+    leaves (posts, entries, records) is the one a full cached run of the same inputs writes."""
+    import pipeline.io
+    from pipeline.io import read_run_log
+
+    monkeypatch.setattr(pipeline.io, "LOG_BATCH", 16)
+    raw = _prepared(synthetic, tmp_path)
+    for step, positions in enumerate([(1, 75, 148), (2, 149)]):
+        for position in positions:
+            _insert(f"Étape {step}.")(sorted(raw.iterdir())[position])
+        stats, notes, differ = _rerun(raw, tmp_path, f"step{step}")
+        assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (len(positions), 1, [], []), step
+    run_pipeline(raw, tmp_path / "full", load_config({"run": {"cache_dir": str(tmp_path / "other-cache")}}))
+    patched = read_run_log(tmp_path / "cache", tmp_path / "out")
+    full = read_run_log(tmp_path / "other-cache", tmp_path / "full")
+    assert patched is not None and full is not None
+    assert patched.posts == full.posts
+    assert [record for record, _, _ in patched.records()] == [record for record, _, _ in full.records()]
+    assert list(patched.index()[1]) == list(full.index()[1])
+    assert patched.index()[0] == full.index()[0]
