@@ -545,11 +545,24 @@ def splice_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[st
 
 def _rows_at(source: pq.ParquetFile, fresh: dict[str, list[dict[str, Any]]]) -> list[tuple[int, str]] | None:
     """Where each fresh post's rows start in the table, in file order, or None if some post
-    has another number of rows there or not in one run (its post with none are left out)."""
+    has another number of rows there or not in one run (its post with none are left out).
+
+    Only the row groups whose ``source_path`` statistics (min and max, in the footer) could
+    hold a fresh post are read: a full run writes posts in input order, so that is one
+    group a post, where reading the column of 100,000 posts took a fifth of a rerun.
+    """
     wanted: dict[str, list[int]] = {path: [] for path in fresh}
-    for number, path in enumerate(source.read(columns=["source_path"]).column("source_path").to_pylist()):
-        if path in wanted:
-            wanted[path].append(number)
+    metadata = source.metadata
+    leaf = next(i for i in range(metadata.num_columns) if metadata.schema.column(i).path == "source_path")
+    start = 0
+    for number in range(metadata.num_row_groups):
+        group = metadata.row_group(number)
+        stats = group.column(leaf).statistics
+        if stats is None or not stats.has_min_max or any(stats.min <= path <= stats.max for path in wanted):
+            for offset, path in enumerate(source.read_row_group(number, columns=["source_path"]).column(0).to_pylist()):
+                if path in wanted:
+                    wanted[path].append(start + offset)
+        start += group.num_rows
     if any(len(wanted[path]) != len(rows) or (rows and wanted[path][-1] - wanted[path][0] != len(rows) - 1) for path, rows in fresh.items()):
         return None
     return sorted((numbers[0], path) for path, numbers in wanted.items() if numbers)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import Config, load_config
+from pipeline.errors import PatchRefused
 from pipeline.runner import run_pipeline
 from tests.conftest import corpus_or_skip, same_tree
 
@@ -359,6 +360,7 @@ def test_patches_in_place_keep_the_log_equal_to_a_full_runs(synthetic: Path, tmp
     """Batches of 16 posts: changes in several batches, twice over; the log a patched run
     leaves (posts, entries, records) is the one a full cached run of the same inputs writes."""
     import pipeline.io
+    import pipeline.runner
     from pipeline.io import read_run_log
 
     monkeypatch.setattr(pipeline.io, "LOG_BATCH", 16)
@@ -368,6 +370,15 @@ def test_patches_in_place_keep_the_log_equal_to_a_full_runs(synthetic: Path, tmp
             _insert(f"Étape {step}.")(sorted(raw.iterdir())[position])
         stats, notes, differ = _rerun(raw, tmp_path, f"step{step}")
         assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (len(positions), 1, [], []), step
+    # Then a patch from the log, which reads the batches and entries the patches in place left.
+    with monkeypatch.context() as patched_here:
+        patched_here.setattr(pipeline.runner, "patch_in_place", _refuse_in_place)
+        _insert("Étape 2.")(sorted(raw.iterdir())[75])
+        stats, notes, differ = _rerun(raw, tmp_path, "step2")
+        assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (1, None, [], [])
+    _insert("Étape 3.")(sorted(raw.iterdir())[148])
+    stats, notes, differ = _rerun(raw, tmp_path, "step3")
+    assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (1, 1, [], [])
     run_pipeline(raw, tmp_path / "full", load_config({"run": {"cache_dir": str(tmp_path / "other-cache")}}))
     patched = read_run_log(tmp_path / "cache", tmp_path / "out")
     full = read_run_log(tmp_path / "other-cache", tmp_path / "full")
@@ -376,3 +387,7 @@ def test_patches_in_place_keep_the_log_equal_to_a_full_runs(synthetic: Path, tmp
     assert [record for record, _, _ in patched.records()] == [record for record, _, _ in full.records()]
     assert list(patched.index()[1]) == list(full.index()[1])
     assert patched.index()[0] == full.index()[0]
+
+
+def _refuse_in_place(*args: object) -> dict[str, object]:
+    raise PatchRefused("refused by the test")
