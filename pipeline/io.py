@@ -1110,10 +1110,14 @@ def _same_settling(index: SiteIndex, entry: Entry) -> bool:
 
 def _update_entries(database: Path, entries: list[Entry]) -> None:
     """Write the twin key and title of entries patched in place into a kept index's
-    database, so that the next patch compares with them."""
+    database, so that the next patch compares with them; and index the columns a patch in
+    place looks posts up by, once (0.3 s at 100,000 posts, paid by the first patch rather
+    than by every full run; each lookup then takes microseconds instead of a scan)."""
     if not entries:
         return
     with closing(sqlite3.connect(database, isolation_level=None)) as db:
+        db.execute("CREATE INDEX IF NOT EXISTS entries_by_source ON entries (source_path)")
+        db.execute("CREATE INDEX IF NOT EXISTS entries_by_dup_key ON entries (dup_key)")
         db.executemany("UPDATE entries SET dup_key = ?, title = ? WHERE source_path = ?", [(e.dup_key, e.title, e.source_path) for e in entries])
 
 
