@@ -1007,6 +1007,7 @@ def patch_in_place(
     fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
     markdown: dict[str, str] = {}
     wanted: dict[str, FinalPost] = {}  # the previous run's light post, to check its claims took nothing
+    new_keys: set[str] = set()  # the changed posts' twin keys: the index knows only their old ones
     try:
         for place, doc, post in changed:
             old_doc, _, old_light = records[place // LOG_BATCH][place % LOG_BATCH]
@@ -1015,8 +1016,10 @@ def patch_in_place(
             finished = None
             if post is not None:
                 entry = replace(post.entry, order=place)
-                if old_light is None or not _same_settling(index, entry):
+                if old_light is None or not _same_settling(index, entry) or entry.dup_key in new_keys:
                     raise PatchRefused(f"{doc.source_path} changes its index entry (slug, date, URLs, file name, links' hosts, or a twin)")
+                if entry.dup_key is not None:
+                    new_keys.add(entry.dup_key)
                 overrides[doc.source_path] = entry
                 finished = finish_post(post, index, config)
                 if (finished.file_name, finished.redirects, finished.markdown is None) != (
@@ -1040,19 +1043,22 @@ def patch_in_place(
             records[place // LOG_BATCH][place % LOG_BATCH] = log_record(doc, finished)
     finally:
         index.close()
-    _update_entries(index_path, [entry for path, entry in overrides.items() if path not in kept.get("overrides", {}) or kept["overrides"][path] != entry])
-    status = index_path.stat()
-    kept = {**kept, "overrides": overrides, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino)}
     report = tally.report()
     if not report["accounting_ok"]:
         raise AccountingError(report["inputs"], report["cleaned"], report["quarantined"])
     check_post_rules([row for rows in fresh_rows["posts"].values() for row in rows], "posts.parquet")
-    pid = os.getpid()
     replaced: list[tuple[Path, str]] = []  # (temporary file, the folder's file it replaces)
+    temporaries: list[Path] = []
     places: dict[str, int] | None = None
+
+    def temporary(folder: Path) -> Path:
+        # Short: a post's file name may be 255 bytes long already.
+        temporaries.append(folder / f".patch.{os.getpid()}.{len(temporaries)}.tmp")
+        return temporaries[-1]
+
     try:
         for name, schema in PER_POST_TABLES.items():
-            tmp = out_dir / f".{name}.parquet.{pid}.tmp"
+            tmp = temporary(out_dir)
             old_rows = splice_table(out_dir / f"{name}.parquet", tmp, schema, fresh_rows[name])
             if old_rows is None:  # a post's number of rows changed: the table is written again
                 if places is None:
@@ -1069,17 +1075,29 @@ def patch_in_place(
             if tmp.exists():
                 replaced.append((tmp, f"{name}.parquet"))
         if changed:  # with none, only the log's stamps change
-            authors = TableWriter(out_dir / f".authors.parquet.{pid}.tmp", AUTHORS_SCHEMA, config.export.batch_size)
+            tmp = temporary(out_dir)
+            authors = TableWriter(tmp, AUTHORS_SCHEMA, config.export.batch_size)
             authors.add(tally.author_rows())
             authors.close()
-            replaced.append((out_dir / f".authors.parquet.{pid}.tmp", "authors.parquet"))
-            report_tmp = out_dir / f".report.json.{pid}.tmp"
-            report_tmp.write_text(json_text(report), encoding="utf-8")
-            replaced.append((report_tmp, "report.json"))
+            replaced.append((tmp, "authors.parquet"))
+            tmp = temporary(out_dir)
+            tmp.write_text(json_text(report), encoding="utf-8")
+            replaced.append((tmp, "report.json"))
         for file_name, text in markdown.items():
-            tmp = out_dir / "posts" / f".{file_name}.{pid}.tmp"
+            tmp = temporary(out_dir / "posts")
             create_file(str(tmp), text)
             replaced.append((tmp, f"posts/{file_name}"))
+    except BaseException as err:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise PatchRefused(f"cannot write the patch's files into {out_dir} ({err.strerror})") from None
+        raise
+    # From here on the folder changes: its log goes first.
+    _update_entries(index_path, [entry for path, entry in overrides.items() if path not in kept.get("overrides", {}) or kept["overrides"][path] != entry])
+    status = index_path.stat()
+    kept = {**kept, "overrides": overrides, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino)}
+    try:
         previous.records_path.with_suffix(".pickle").unlink(missing_ok=True)  # the folder no longer matches it
         count, total = previous.files.split(":")
         digest = int(total, 16)
@@ -1088,7 +1106,7 @@ def patch_in_place(
             os.replace(tmp, out_dir / relative)
             digest += _file_hash(relative, (out_dir / relative).stat())
     finally:
-        for tmp, _ in replaced:
+        for tmp in temporaries:
             tmp.unlink(missing_ok=True)
     if metrics_dir is not None:
         write_metrics(metrics_dir, report, tally.per_year_rows())
@@ -1126,6 +1144,8 @@ def _read_batches(previous: PreviousRun, batches: list[int], wanted: list[int]) 
     out = {}
     try:
         with previous.records_path.open("rb") as handle:
+            if pickle.load(handle) != previous.run_id:  # our own file, written by RunLog
+                raise PatchRefused("the run log's two files are of different runs")
             for number in wanted:
                 handle.seek(batches[number])
                 out[number] = cast(list[LogRecord], _unpickle_batch(pickle.load(handle)))  # our own file, written by RunLog

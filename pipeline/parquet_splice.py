@@ -206,6 +206,8 @@ def _read_group(view: memoryview, pos: int) -> Group:
             rows = _read_int(view, start, kind)
         elif fid == _GROUP_FILE_OFFSET:
             sites.append((start, stop))
+        elif fid == _GROUP_ORDINAL:  # a group's place in its file: the lone group's would be 0
+            raise SpliceRefused("the row groups carry their ordinal")
     if rows is None or not spans:
         raise SpliceRefused("a row group without rows or columns")
     if any(a[1] != b[0] for a, b in pairwise(spans)):

@@ -517,29 +517,22 @@ def splice_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[st
                 new_groups[group] = new
     if not new_groups:
         return old_rows
-    # Mapped, not read: the unchanged row groups go from the page cache to the new file.
-    refused: str | None = None
-    with previous.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        pieces: list[bytes | memoryview] = [memoryview(mapped)]
-        try:
-            for group, table in sorted(new_groups.items()):
-                sink = pa.BufferOutputStream()
-                with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
-                    writer.write_table(table)
-                pieces = splice_group(pieces[0] if len(pieces) == 1 else b"".join(pieces), group, sink.getvalue().to_pybytes())
-            with target.open("wb") as out:
-                for piece in pieces:
-                    out.write(piece)
-        except SpliceRefused as err:
-            refused = str(err)  # raised once the mapping is closed: its traceback holds views of it
-        finally:
+    # Mapped, not read: the unchanged row groups go from the page cache to the new file. Not
+    # closed by hand: the mapping goes with the last view of it, whatever was raised.
+    with previous.open("rb") as handle:
+        pieces: list[bytes | memoryview] = [memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))]
+    try:
+        for group, table in sorted(new_groups.items()):
+            sink = pa.BufferOutputStream()
+            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
+                writer.write_table(table)
+            pieces = splice_group(pieces[0] if len(pieces) == 1 else b"".join(pieces), group, sink.getvalue().to_pybytes())
+        with target.open("wb") as out:
             for piece in pieces:
-                if isinstance(piece, memoryview):
-                    piece.release()  # the mapping cannot close while a view of it is held
-            pieces.clear()
-    if refused is not None:
+                out.write(piece)
+    except SpliceRefused as err:
         target.unlink(missing_ok=True)
-        raise PatchRefused(f"{previous.name}: {refused}")
+        raise PatchRefused(f"{previous.name}: {err}") from None
     return old_rows
 
 

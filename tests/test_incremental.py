@@ -415,3 +415,46 @@ def test_random_edits_of_the_real_archive_equal_full_runs(tmp_path: Path) -> Non
         assert differ == [], step
         in_place += stats.get("in_place", 0)
     assert in_place >= 3
+
+
+def _post(title: str, date: str, body: str, extra: str = "") -> str:
+    return f"---\nlayout: post\ntitle: \"{title}\"\ndate: {date}\ncategories: []\ntags: ['velo']\n{extra}---\n{body}\n"
+
+
+def _small_archive(tmp_path: Path, extra: dict[str, str]) -> Path:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(20):  # two changed posts are within an eighth
+        (raw / f"2014-03-{i + 1:02d}-post-{i}.md").write_text(_post(f"Titre {i}", f"2014-03-{i + 1:02d} 10:00:00 +0100", f"Corps {i}."), encoding="utf-8")
+    for name, text in extra.items():
+        (raw / name).write_text(text, encoding="utf-8")
+    run_pipeline(raw, tmp_path / "out", _cached(tmp_path))
+    return raw
+
+
+def test_two_posts_made_twins_by_one_rerun_are_not_patched_in_place(tmp_path: Path) -> None:
+    """Each one's new twin key is new to the kept index; only together are they twins (found in review)."""
+    date = "2014-07-05 10:00:00 +0200"
+    raw = _small_archive(tmp_path, {"2014-07-05-alpha.md": _post("Alpha", date, "Premier."), "2014-07-05-beta.md": _post("Beta", date, "Second.")})
+    for name in ("2014-07-05-alpha.md", "2014-07-05-beta.md"):
+        (raw / name).write_text(_post("Même titre", date, "Même corps."), encoding="utf-8")
+    stats, notes = _in_place(raw, tmp_path)
+    run_pipeline(raw, tmp_path / "fresh", FRESH)
+    assert ("in_place" not in stats, notes, same_tree(tmp_path / "out", tmp_path / "fresh")) == (
+        True,
+        ["whole second pass: a changed post changes the site index (slug, date, old URL, twin or link host)"],
+        [],
+    )
+    merged = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["duplicate_of"]).column(0).to_pylist()
+    assert merged.count("2014-07-05-beta.md") == 1
+
+
+def test_a_post_whose_file_name_takes_255_bytes_is_patched_in_place(tmp_path: Path) -> None:
+    """A temporary name built from the file name would be too long (found in review)."""
+    slug = "é" * 40 + "a" * 160  # the slug cap is 200 characters: 240 bytes here
+    raw = _small_archive(tmp_path, {"2014-07-05-long.md": _post("Long", "2014-07-05 10:00:00 +0200", "Premier.", f"slug: {slug}\n")})
+    assert max(len(p.name.encode()) for p in (tmp_path / "out" / "posts").iterdir()) > 250
+    (raw / "2014-07-05-long.md").write_text(_post("Long", "2014-07-05 10:00:00 +0200", "Modifié.", f"slug: {slug}\n"), encoding="utf-8")
+    stats, notes, differ = _rerun(raw, tmp_path, "long")
+    assert (stats.get("in_place"), notes, differ) == (1, [], [])
+    assert not [p for p in (tmp_path / "out").rglob(".*")]  # no temporary file left
