@@ -742,6 +742,7 @@ class PreviousRun:
     run_id: str
     kept: dict[str, Any] = field(default_factory=dict)
     files: str = ""
+    batches: list[int] = field(default_factory=list)  # where each batch of posts starts in the records
 
     def index(self) -> tuple[str, Iterator[Entry]]:
         """The index fingerprint and the entries as the first pass built them, streamed."""
@@ -754,7 +755,7 @@ class PreviousRun:
 
     def records(self) -> Iterator[Logged]:
         """The logged posts, in run order, streamed a batch at a time (never all in memory)."""
-        blobs = self._batches()
+        blobs = self._items(self.batches)
         left = len(self.posts)
         while left > 0:
             blob = next(blobs, None)
@@ -765,32 +766,26 @@ class PreviousRun:
                 yield record, blob, len(batch)
             left -= len(batch)
 
-    def _batches(self) -> Iterator[Any]:
-        """The pickled batches of posts: where the header says each starts (a patch in place
-        appends the batches it changed to the file), or else as they follow the entries."""
-        if "batches" not in self.kept:
-            items = self._items()
-            next(items)  # the index fingerprint
-            for _ in _until_end(items):  # the entries' batches, skipped as bytes
-                pass
-            yield from items
-            return
+    def batches_at(self, numbers: list[int]) -> dict[int, list[LogRecord]]:
+        """The logged batches of posts numbered ``numbers``, read where they start."""
         try:
-            with self.records_path.open("rb") as handle:
-                if pickle.load(handle) != self.run_id:  # our own file, written by RunLog
-                    raise PatchRefused("the run log's two files are of different runs")
-                for start in self.kept["batches"]:
-                    handle.seek(start)
-                    yield pickle.load(handle)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError) as err:
-            raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
+            starts = [self.batches[number] for number in numbers]
+        except IndexError:
+            raise PatchRefused("the run log's records are unreadable (fewer batches than posts)") from None
+        return {number: cast(list[LogRecord], _unpickle_batch(blob)) for number, blob in zip(numbers, self._items(starts), strict=True)}
 
-    def _items(self) -> Iterator[Any]:
+    def _items(self, starts: Iterable[int] | None = None) -> Iterator[Any]:
+        """The records file's pickles after its run id: in a row, or one at each of ``starts``
+        (a patch in place appends the batches it changed, and the header says where each is)."""
         try:
             with self.records_path.open("rb") as handle:
                 if pickle.load(handle) != self.run_id:  # our own file, written by RunLog
                     raise PatchRefused("the run log's two files are of different runs")
-                while True:
+                if starts is None:
+                    while True:
+                        yield pickle.load(handle)
+                for start in starts:
+                    handle.seek(start)
                     yield pickle.load(handle)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError) as err:
             raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
@@ -897,8 +892,15 @@ class RunLog:
         self._flush()
         self.handle.close()
         self.records_tmp.replace(self.records_path)
-        kept = {**self.kept, "batches": self.batches} if self.kept else {}
-        header = {"format": _LOG_FORMAT, "salt": self.salt, "run_id": self.run_id, "posts": self.posts, "files": tree_digest(out_dir), "kept": kept}
+        header = {
+            "format": _LOG_FORMAT,
+            "salt": self.salt,
+            "run_id": self.run_id,
+            "posts": self.posts,
+            "files": tree_digest(out_dir),
+            "kept": self.kept,
+            "batches": self.batches,
+        }
         with self.tmp.open("wb") as handle:
             pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.tmp.replace(self.path)
@@ -932,12 +934,15 @@ def log_record(doc: Doc, finished: FinalPost | None) -> LogRecord:
 def logged_post(record: LogRecord, stamps: dict[str, int]) -> LoggedPost:
     """A log's short line for a post (``LoggedPost``)."""
     doc, categories, light = record
+    return doc.source_path, doc.sha256, light is None, needs_vocabulary(doc), categories, _stamp(doc.source_path, doc.sha256, stamps)
+
+
+def _stamp(source_path: str, sha256: str, stamps: dict[str, int]) -> int | None:
     # An input that was not read has no bytes its stamp could vouch for.
-    stamp = stamps.get(doc.source_path) if doc.sha256 != EMPTY_SHA256 else None
-    return doc.source_path, doc.sha256, light is None, needs_vocabulary(doc), categories, stamp
+    return stamps.get(source_path) if sha256 != EMPTY_SHA256 else None
 
 
-_LOG_FORMAT: Final = 8
+_LOG_FORMAT: Final = 9
 
 
 def run_log_path(cache_dir: Path, out_dir: Path) -> Path:
@@ -966,7 +971,7 @@ def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
         return None
     if not out_dir.is_dir() or header["files"] != tree_digest(out_dir):
         return None
-    return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"], header["kept"], header["files"])
+    return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"], header["kept"], header["files"], header["batches"])
 
 
 def patch_in_place(
@@ -1001,8 +1006,7 @@ def patch_in_place(
         raise PatchRefused("the previous run kept no settled index to reuse")
     index = SiteIndex.reopen(str(index_path), kept["index"])
     tally = cast(Tally, kept["tally"])
-    batches: list[int] = kept["batches"]
-    records = _read_batches(previous, batches, sorted({place // LOG_BATCH for place, _, _ in changed}))
+    records = previous.batches_at(sorted({place // LOG_BATCH for place, _, _ in changed}))
     overrides: dict[str, Entry] = dict(kept.get("overrides", {}))
     fresh_rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in PER_POST_TABLES}
     markdown: dict[str, str] = {}
@@ -1139,25 +1143,10 @@ def _update_entries(database: Path, entries: list[Entry]) -> None:
         db.executemany("UPDATE entries SET dup_key = ?, title = ? WHERE source_path = ?", [(e.dup_key, e.title, e.source_path) for e in entries])
 
 
-def _read_batches(previous: PreviousRun, batches: list[int], wanted: list[int]) -> dict[int, list[LogRecord]]:
-    """The logged batches of posts numbered ``wanted``, read where the log says they start."""
-    out = {}
-    try:
-        with previous.records_path.open("rb") as handle:
-            if pickle.load(handle) != previous.run_id:  # our own file, written by RunLog
-                raise PatchRefused("the run log's two files are of different runs")
-            for number in wanted:
-                handle.seek(batches[number])
-                out[number] = cast(list[LogRecord], _unpickle_batch(pickle.load(handle)))  # our own file, written by RunLog
-    except (OSError, IndexError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
-        raise PatchRefused(f"the run log's records are unreadable ({err!r})") from None
-    return out
-
-
 def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kept: dict[str, Any], stamps: dict[str, int], files: str) -> None:
     """The log of a run patched in place: the previous records with the changed batches
     written anew (the rest copied as bytes), and a header with this run's stamps and digest."""
-    batches = list(kept["batches"])
+    batches = list(previous.batches)
     # The changed batches go at the end of the records file, and the header says where each
     # batch starts (``PreviousRun.records``): copying 215 MB of records around one changed
     # batch took a fifth of a 100,000-post rerun. The header is gone until it is written
@@ -1172,8 +1161,8 @@ def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kep
         if number in records:
             posts.append(logged_post(records[number][at], stamps))
         else:
-            posts.append((*post[:5], stamps.get(post[0]) if post[1] != EMPTY_SHA256 else None))
-    header = {"format": _LOG_FORMAT, "salt": previous.salt, "run_id": previous.run_id, "posts": posts, "files": files, "kept": {**kept, "batches": batches}}
+            posts.append((*post[:5], _stamp(post[0], post[1], stamps)))
+    header = {"format": _LOG_FORMAT, "salt": previous.salt, "run_id": previous.run_id, "posts": posts, "files": files, "kept": kept, "batches": batches}
     path = previous.records_path.with_suffix(".pickle")
     header_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with header_tmp.open("wb") as handle:

@@ -254,33 +254,33 @@ def patch_run(
     changed = sorted((position[relative], done.doc, done.post) for relative, done in fresh.items())
     try:
         report = patch_in_place(previous, out_dir, config, changed, stamps, metrics_dir)
+        in_place = True
     except PatchRefused as refused:
         if notes is not None:
             notes.append(f"not in place: {refused.reason}")
-    else:
-        if stats is not None:
-            stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
-            stats["patched"] = len(fresh)
-            stats["in_place"] = 1
-        return report
-    posts = {
-        relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
-    }
-    log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
-    exporter = _exporter(out_dir, config, metrics_dir, log)
-    try:
-        report = _patch_from_log(previous, out_dir, exporter, fresh, posts, config)
-    except BaseException:
-        exporter.abandon()
-        raise
+        log = RunLog(cache.store.directory, out_dir, cache.salt, stamps)
+        exporter = _exporter(out_dir, config, metrics_dir, log)
+        try:
+            report = _patch_from_log(previous, out_dir, exporter, fresh, position, config)
+        except BaseException:
+            exporter.abandon()
+            raise
+        in_place = False
     if stats is not None:
         stats["cache_hits"] = stats.get("cache_hits", 0) + len(relatives) - len(fresh)
         stats["patched"] = len(fresh)
+        if in_place:
+            stats["in_place"] = 1
     return report
 
 
-def _patch_from_log(previous: PreviousRun, out_dir: Path, exporter: Exporter, fresh: dict[str, Done], posts: dict[str, Post], config: Config) -> dict[str, Any]:
+def _patch_from_log(
+    previous: PreviousRun, out_dir: Path, exporter: Exporter, fresh: dict[str, Done], position: dict[str, int], config: Config
+) -> dict[str, Any]:
     """The slower patch: every post's claims, counts and table rows again, from the log."""
+    posts = {
+        relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
+    }
     fingerprint, logged_entries = previous.index()
     index = exporter.index  # settled into the exporter's database, which the log keeps
     for entry in logged_entries:
