@@ -21,7 +21,9 @@ Every command runs as a child process, measured from outside:
 3. Incremental rerun, on a copy of the real archive and on each synthetic archive: a full
    run, one input changed (a line appended to its body), a rerun into the same output
    folder, and a fresh full run into a new folder; the two output trees must be
-   byte-identical.
+   byte-identical. Then ``pipeline run --watch`` on the same folders, the same input edited
+   up to 5 times under it: each rerun's time as the watch reports it, the time from the edit
+   to that report, and its output compared with a fresh full run's.
 
 The pipeline runs from the repository root, so its default ``params.yaml`` applies (its
 ``run`` section is recorded in the output); ``--pipeline-args`` is appended to every
@@ -39,6 +41,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -204,6 +207,7 @@ class Bench:
         self.aside.mkdir()
         usage = subprocess.run([*map(str, self.pipeline), "run", "--help"], capture_output=True, text=True, check=False, cwd=ROOT).stdout
         self.has_cache = "--cache" in usage
+        self.has_watch = "--watch" in usage and self.has_cache
         self.params_cache = bool(_run_params().get("cache_dir"))
         self.code_at_start = _code_fingerprint()
 
@@ -398,6 +402,8 @@ class Bench:
         self.timed(rerun, partial(self.run_pipeline, raw, cache=cache), out, keep=True)
         fresh_out = self.timed(fresh, partial(self.run_pipeline, raw, cache=self.fresh_dir("cache")), self.fresh_dir("fresh"), keep=True)
         differences = compare_trees(out, fresh_out)
+        self.set_aside(fresh_out)
+        watch = self.watched(raw, out, cache, changed) if self.has_watch else None
         if _code_fingerprint() != code_before:
             self.fail("pipeline/*.py changed during the incremental measurement: the cache keys on the code, so the reruns may have reused nothing")
         for folder in (out, fresh_out, cache):
@@ -405,7 +411,65 @@ class Bench:
         if differences:
             self.fail(f"incremental rerun after changing {changed.name} differs from a fresh run: {', '.join(differences[:5])}")
         runs = {"reference": reference, "full": full, "noop": noop, "rerun": rerun, "fresh": fresh}
-        return {**runs, "changed": changed.name, "differences": differences, "code_changed": _code_fingerprint() != code_before}
+        return {**runs, "changed": changed.name, "differences": differences, "code_changed": _code_fingerprint() != code_before, "watch": watch}
+
+    def watched(self, raw: Path, out: Path, cache: Path, changed: Path) -> dict[str, Any]:
+        """``pipeline run --watch`` on the same folders: ``--repeat`` edits of one input (at
+        most 5), each written aside and renamed over it as an editor saves, with the time of
+        each rerun as the watch reports it and the time from the edit to that report; then
+        Ctrl-C, and a fresh full run on the edited input to compare with."""
+        command = [*map(str, self.pipeline), "run", "--watch", "--interval", "0.05", "--log-format", "json"]
+        command += ["--raw", str(raw), "--out", str(out), "--cache", str(cache), *self.extra]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert process.stderr is not None
+        messages = (json.loads(line) for line in process.stderr)
+        seconds: list[float] = []
+        latencies: list[float] = []
+        how: list[str] = []
+
+        def until_run(number: int) -> None:
+            for message in messages:
+                found = _REUSED.search(message["message"])
+                if found:
+                    how.append(found[3] or "-")
+                if message.get("run") == number:
+                    seconds.append(message["seconds"])
+                    return
+                if message["level"] == "error":
+                    raise RuntimeError(message["message"])
+            raise RuntimeError(f"the watch ended with exit code {process.wait()}")
+
+        print("  watch     ", end="", flush=True)
+        try:
+            until_run(1)
+            seconds.clear()  # the first run only catches up
+            text = changed.read_text(encoding="utf-8")
+            for edit in range(min(self.args.repeat, 5)):
+                text += f"\nLigne ajoutée par le benchmark, pendant --watch ({edit + 1}).\n"
+                aside = changed.with_name(".bench-edit.tmp")
+                aside.write_text(text, encoding="utf-8")
+                saved = time.perf_counter()
+                aside.replace(changed)
+                until_run(edit + 2)
+                latencies.append(time.perf_counter() - saved)
+            peak_kb = _peak_rss_kb(process.pid)
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as err:
+            process.kill()
+            process.wait()
+            self.fail(f"`pipeline run --watch` failed on {raw.name}: {err}")
+            return {"seconds": seconds, "latencies": latencies, "how": how[1:], "differences": ["(failed)"], "peak_kb": 0}
+        fresh_out = self.fresh_dir("fresh-after-watch")
+        self.run_pipeline(raw, fresh_out, cache=self.fresh_dir("cache"))
+        differences = compare_trees(out, fresh_out)
+        self.set_aside(fresh_out)
+        if code != 0:
+            self.fail(f"`pipeline run --watch` exited {code} after Ctrl-C")
+        if differences:
+            self.fail(f"the watch's output after {len(latencies)} edits of {changed.name} differs from a fresh run: {', '.join(differences[:5])}")
+        print(f"reruns {' '.join(f'{x:.3f}' for x in seconds)} s; edit to report {' '.join(f'{x:.2f}' for x in latencies)} s", flush=True)
+        return {"seconds": seconds, "latencies": latencies, "how": how[1:], "differences": differences, "peak_kb": peak_kb}
 
     def real_incremental(self, reference: Series) -> None:
         raw = self.work / "real-copy" / "_posts"
@@ -449,7 +513,52 @@ class Bench:
                 f"| `{result['changed']}` |"
             )
         lines.append("")
+        lines += self.watch_table()
         self.sections.append("\n".join(lines))
+
+    def watch_table(self) -> list[str]:
+        """The section of the watch's reruns (``watched``), after the incremental table."""
+        lines: list[str] = []
+        if any(result.get("watch") for _, result in self.incremental_rows):
+            lines += [
+                "### Reruns in a watch",
+                "",
+                "`pipeline run --watch --interval 0.05` started on the same folders after the rows above, then one input "
+                "edited several times (a line appended, written aside and renamed over it, as an editor saves). The watch "
+                "process keeps the interpreter and the imports loaded, so a rerun is only its own work: it reports each "
+                "rerun's time (from the change noticed to the outputs written). Edit to report adds the polling: a change "
+                "is acted on once two polls agree (`pipeline/watch.py`). The outputs after the last edit must be "
+                "byte-identical to a fresh full run's. The ratio is to the uncached full run above, interpreter start included.",
+                "",
+                "| archive | edits | watch rerun, median [min–max] (s) | rerun / full | edit to report, median (s) | how the reruns went "
+                "| peak RSS of the watch (MiB) | outputs identical |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            ]
+            for name, result in self.incremental_rows:
+                watch = result.get("watch")
+                if not watch or not watch["seconds"]:
+                    continue
+                reference = result["reference"].median("wall")
+                median = statistics.median(watch["seconds"])
+                same = "yes" if not watch["differences"] else f"**no** ({len(watch['differences'])} files differ)"
+                hows = sorted(set(watch["how"]))
+                lines.append(
+                    f"| {name} | {len(watch['seconds'])} | {median:.3f} [{min(watch['seconds']):.3f}–{max(watch['seconds']):.3f}] "
+                    f"| {median / reference:.3f} | {statistics.median(watch['latencies']):.2f} | {'; '.join(hows)} "
+                    f"| {watch['peak_kb'] / 1024:.0f} | {same} |"
+                )
+            lines.append("")
+        return lines
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """A live process's peak resident set so far (``VmHWM``), in KiB; 0 where /proc cannot tell."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found[1]) if found else 0
 
 
 def _reused(series: Series) -> str:

@@ -14,8 +14,10 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,8 +25,9 @@ from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
-from pipeline.io import compare_trees, forget_run_log, load_params, read_input, scratch_dir, write_json_file
+from pipeline.io import compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
+from pipeline.watch import settled_changes
 
 EXAMPLES = {
     "run": "example: pipeline run --raw ../shared/corpus/transportsdufutur-blog/_posts --out clean --side ours",
@@ -65,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", type=Path, help="per-file result cache: a rerun reworks only changed inputs (overrides run.cache_dir)")
     run.add_argument("--engine", choices=("local", "dask"), help="local process pool or a Dask cluster (overrides run.engine; see docs/DASK.md)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="engine dask: join this scheduler (tcp://host:8786), not a local cluster (overrides run.scheduler)")
+    run.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: whenever the inputs or the params file change, run again, reworking only what changed (needs --cache); Ctrl-C stops",
+    )
+    run.add_argument(
+        "--interval",
+        type=_seconds,
+        default=0.25,
+        metavar="SECONDS",
+        help="--watch: pause between two looks at the inputs (default 0.25; longer on large folders, so that looking takes at most a fifth of a core)",
+    )
 
     resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
     resolve.add_argument("--raw", type=Path, default=Path("raw"), help="input folder (default: raw)")
@@ -130,23 +145,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(args)
-        overrides: dict[str, Any] = {"resolve.side": args.side} if getattr(args, "side", None) else {}
-        if getattr(args, "cache", None):
-            overrides["run.cache_dir"] = str(args.cache)
-        if getattr(args, "scheduler", None):
-            overrides["run.scheduler"] = args.scheduler
-            overrides.setdefault("run.engine", "dask")
-        if getattr(args, "engine", None):
-            overrides["run.engine"] = args.engine
-        config = load_config(load_params(args.params), overrides)
+        config = _config(args)
         with _bulk_gc():
+            if getattr(args, "watch", False):
+                return _watch(args, config)
             return _dispatch(args, config)
     except PipelineError as err:
         _say(args, "error", f"error: {err}")
         return err.exit_code
     except KeyboardInterrupt:
-        _say(args, "error", "interrupted; previous outputs are left as they were")
+        # A full run writes a new folder swapped in at the end; a patch in place holds the
+        # interruption until it is whole (io.signals_held): either way, no half-written output.
+        _say(args, "error", "interrupted; the output folder is left whole")
         return 130
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """The params file, with the command line's overrides; a bad key or value is a ConfigError."""
+    overrides: dict[str, Any] = {"resolve.side": args.side} if getattr(args, "side", None) else {}
+    if getattr(args, "cache", None):
+        overrides["run.cache_dir"] = str(args.cache)
+    if getattr(args, "scheduler", None):
+        overrides["run.scheduler"] = args.scheduler
+        overrides.setdefault("run.engine", "dask")
+    if getattr(args, "engine", None):
+        overrides["run.engine"] = args.engine
+    return load_config(load_params(args.params), overrides)
 
 
 @contextmanager
@@ -196,17 +220,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if getattr(args, "dry_run", False):
         return _dry_run(args, config)
     if args.command == "run":
-        stats: dict[str, int] = {}
-        notes: list[str] = []
-        report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes)
-        if config.run.cache_dir:
-            how = "; ".join(notes)
-            if "patched" in stats:
-                done = f"previous output patched{' in place' if stats.get('in_place') else ''}, {stats['patched']} post(s) redone"
-                how = f"{done}{f'; {how}' if how else ''}"
-            reused = f"{stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}"
-            _say(args, "info", f"cache: {reused}{f' ({how})' if how else ''}", **stats)
-        return _finish(args, report, args.out)
+        return _run(args, config)
     if args.command == "explain":
         print(explain_post(args.path.name, read_input(args.path), config), end="")
         return 0
@@ -221,6 +235,64 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _finish(args, run_export(args.in_dir, args.out, config, args.metrics), args.out)
     _say(args, "result", f"pipeline {args.command}: {count} posts written to {args.out}", posts=count)
     return 0
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    stats: dict[str, int] = {}
+    notes: list[str] = []
+    report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes)
+    if config.run.cache_dir:
+        how = "; ".join(notes)
+        if "patched" in stats:
+            done = f"previous output patched{' in place' if stats.get('in_place') else ''}, {stats['patched']} post(s) redone"
+            how = f"{done}{f'; {how}' if how else ''}"
+        reused = f"{stats.get('cache_hits', 0)}/{report['inputs']} inputs reused from {config.run.cache_dir}"
+        _say(args, "info", f"cache: {reused}{f' ({how})' if how else ''}", **stats)
+    return _finish(args, report, args.out)
+
+
+def _watch(args: argparse.Namespace, config: Config) -> int:
+    """``pipeline run --watch``: a run, then another each time the inputs or params settle
+    after a change (``watch.settled_changes``), in this one process.
+
+    A rerun here skips what a new process pays before its first step (the interpreter, the
+    imports, 0.2 to 0.3 s), which is most of a small archive's rerun. The params are read
+    again before each run; a broken params file or a failed run is reported and the watch
+    goes on, waiting for the next change. Ctrl-C between runs stops it with the last run's
+    exit code; during a run, as for ``pipeline run``: 130, the output folder whole. SIGTERM
+    ends the process at once, but never half way through a patch in place (``io.signals_held``).
+    """
+    if args.dry_run:
+        raise ConfigError("--watch", "writes --out at every change; it does not go with --dry-run")
+    if not config.run.cache_dir:
+        raise ConfigError("--watch", "reruns from the result cache: add --cache DIR (or set run.cache_dir)")
+    if "://" in str(args.raw):
+        raise ConfigError("--raw", f"--watch polls a local folder, not {args.raw}")
+    changes = settled_changes(partial(snapshot_inputs, Path(args.raw), (args.params,), {}), args.interval)
+    code, number = 0, 0
+    while True:
+        number += 1
+        try:
+            next(changes)
+        except KeyboardInterrupt:
+            _say(args, "info", f"watch: stopped after {number - 1} run(s)", runs=number - 1)
+            return code
+        started = time.perf_counter()
+        try:
+            code = _run(args, _config(args))  # read at each run: the params may have changed since
+        except PipelineError as err:
+            if number == 1:
+                raise  # a watch that cannot run once is a setup error: say so and stop
+            _say(args, "error", f"error: {err}")
+            code = err.exit_code
+        except Exception as err:  # a bug or a full disk must not end a watch that ran before
+            if number == 1:
+                raise
+            _say(args, "error", f"error: unexpected {type(err).__name__}: {err}; the watch goes on (please report this)\n{traceback.format_exc()}")
+            code = 1
+        seconds = time.perf_counter() - started
+        watching = f"watching {args.raw} and {args.params} (Ctrl-C stops)"
+        _say(args, "info", f"watch: run {number} took {seconds:.3f} s; {watching}", run=number, seconds=round(seconds, 4))
 
 
 def _dry_run(args: argparse.Namespace, config: Config) -> int:
@@ -280,6 +352,16 @@ def _progress_bar() -> Callable[[int, int], None] | None:
         print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} posts, {rate:,.0f}/s, {left:,.0f} s left ", end=end, file=sys.stderr, flush=True)
 
     return show
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 3600, got {text!r}")
+    return value
 
 
 def _folder(text: str) -> str:

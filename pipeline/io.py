@@ -18,15 +18,17 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import sqlite3
 import stat
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from itertools import islice
@@ -53,11 +55,17 @@ if TYPE_CHECKING:
 def load_params(path: Path) -> Any:
     """Read params.yaml (safe YAML); a missing or broken file is a ConfigError."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's parser, as the package uses elsewhere: 7 ms less than PyYAML's own, which
+        # a watch (``pipeline run --watch``) pays at each rerun.
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except FileNotFoundError:
         raise ConfigError(str(path), "params file not found; pass --params FILE or create params.yaml") from None
     except yaml.YAMLError as err:
         raise ConfigError(str(path), f"params file is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(str(path), f"params file is not UTF-8 (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read the params file ({err.strerror}); pass --params FILE") from None
 
 
 def read_input(path: Path) -> bytes:
@@ -150,19 +158,76 @@ def stamp_inputs(raw_dir: Path, relatives: list[str]) -> dict[str, int]:
     """
     now = time.time_ns()
     stamps: dict[str, int] = {}
-    folder = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for relative in relatives:
-            try:
-                status = os.stat(relative, dir_fd=folder, follow_symlinks=False)  # no path to join and walk
-            except OSError:
-                continue
-            if stat.S_ISREG(status.st_mode) and max(status.st_mtime_ns, status.st_ctime_ns) < now - STAMP_MARGIN_NS:
-                key = struct.pack("<4q", status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
-                stamps[relative] = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
-    finally:
-        os.close(folder)
+    for relative, status in _statuses(raw_dir, relatives):
+        if stat.S_ISREG(status.st_mode) and max(status.st_mtime_ns, status.st_ctime_ns) < now - STAMP_MARGIN_NS:
+            stamps[relative] = int.from_bytes(hashlib.blake2b(_stat_key(status), digest_size=8).digest(), "little")
     return stamps
+
+
+def snapshot_inputs(raw_dir: Path, also: Iterable[Path] = (), hashes: dict[str, tuple[bytes, bytes]] | None = None) -> bytes:
+    """A fingerprint of the inputs as the file system lists them, and of the files ``also``
+    names (the params file): it moves when an input is added, removed, renamed or written.
+
+    For ``pipeline run --watch``, which polls it. Each file counts by its stat (size, mtime,
+    ctime, inode). One changed in the last ``STAMP_MARGIN_NS`` also counts by a hash of its
+    bytes, as a file system with coarse times (FAT's 2 s) may give a second write of the
+    same size the same stat; ``hashes`` (relative path: stat, hash) keeps that hash while
+    the stat holds, so that a file growing old does not move the fingerprint. A symbolic
+    link counts by its target's stat too. A missing raw folder or file is a state like
+    another, not an error.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "a.md").write_text("x")
+    >>> before = snapshot_inputs(folder); _ = (folder / "b.md").write_text("y")
+    >>> snapshot_inputs(folder) == before
+    False
+    """
+    kept: dict[str, tuple[bytes, bytes]] = {}
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        relatives = discover(raw_dir)
+    except InputError:
+        relatives = []
+        digest.update(b"\0no raw folder\0")
+    recent = time.time_ns() - STAMP_MARGIN_NS
+    for relative, status in _statuses(raw_dir, relatives):
+        key = _stat_key(status)
+        path = os.path.join(raw_dir, relative)
+        with suppress(OSError):
+            if stat.S_ISLNK(status.st_mode):
+                status = os.stat(path)
+                key += _stat_key(status)
+            known = None if hashes is None else hashes.get(relative)
+            if stat.S_ISREG(status.st_mode) and max(status.st_mtime_ns, status.st_ctime_ns) >= recent:
+                with open(path, "rb") as handle:  # read again at every poll while recent: the stat may hide a write
+                    known = (key, hashlib.file_digest(handle, "blake2b").digest())
+            if known is not None and known[0] == key:
+                kept[relative] = known
+                key += known[1]
+        digest.update(os.fsencode(relative) + b"\0" + key)
+    if hashes is not None:  # only the hashes that still hold: a file written or removed drops its own
+        hashes.clear()
+        hashes.update(kept)
+    for extra in also:
+        with suppress(OSError):
+            digest.update(os.fsencode(extra) + b"\0" + _stat_key(os.stat(extra)))
+    return digest.digest()
+
+
+def _statuses(raw_dir: Path, relatives: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """Each input's ``lstat``, relative to one open folder; a file gone meanwhile is skipped."""
+    with suppress(OSError):
+        folder = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for relative in relatives:
+                with suppress(OSError):
+                    yield relative, os.stat(relative, dir_fd=folder, follow_symlinks=False)  # no path to join and walk
+        finally:
+            os.close(folder)
+
+
+def _stat_key(status: os.stat_result) -> bytes:
+    # What git's index compares to take a file for unchanged without reading it.
+    return struct.pack("<4q", status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
 
 
 # File systems keep times in coarse ticks (a few ms on Linux, 2 s on FAT): a file changed
@@ -974,6 +1039,36 @@ def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
     return PreviousRun(header["salt"], header["posts"], path.with_suffix(".records"), header["run_id"], header["kept"], header["files"], header["batches"])
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM are held while the block runs and delivered after it.
+
+    For the few steps that take an output folder from one whole state to the next: an
+    interruption between them would leave a folder that is neither. The signals are taken
+    by a handler that notes them, and raised again once the previous handlers are back, so
+    each does then what it would have done (KeyboardInterrupt, the end of the process). A
+    thread's signal mask would not do: the kernel gives a process's signal to any thread
+    that does not block it (Arrow's pool has some). Only the main thread can set handlers;
+    elsewhere it holds nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not None:  # None: set outside Python, and it could not be put back
+            previous[signum] = signal.signal(signum, lambda number, _frame: held.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)
+
+
 def patch_in_place(
     previous: PreviousRun, out_dir: Path, config: Config, changed: list[tuple[int, Doc, Post | None]], stamps: dict[str, int], metrics_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -1097,24 +1192,26 @@ def patch_in_place(
         if isinstance(err, OSError):
             raise PatchRefused(f"cannot write the patch's files into {out_dir} ({err.strerror})") from None
         raise
-    # From here on the folder changes: its log goes first.
-    _update_entries(index_path, [entry for path, entry in overrides.items() if path not in kept.get("overrides", {}) or kept["overrides"][path] != entry])
-    status = index_path.stat()
-    kept = {**kept, "overrides": overrides, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino)}
-    try:
-        previous.records_path.with_suffix(".pickle").unlink(missing_ok=True)  # the folder no longer matches it
-        count, total = previous.files.split(":")
-        digest = int(total, 16)
-        for tmp, relative in replaced:
-            digest -= _file_hash(relative, (out_dir / relative).stat())
-            os.replace(tmp, out_dir / relative)
-            digest += _file_hash(relative, (out_dir / relative).stat())
-    finally:
-        for tmp in temporaries:
-            tmp.unlink(missing_ok=True)
-    if metrics_dir is not None:
-        write_metrics(metrics_dir, report, tally.per_year_rows())
-    _rewrite_log(previous, records, {**kept, "tally": tally}, stamps, f"{count}:{digest % (1 << 128):032x}")
+    # From here on the folder changes: its log goes first. A Ctrl-C or SIGTERM waits until the
+    # folder is whole again (milliseconds: a few renames and the log), not half patched.
+    with signals_held():
+        _update_entries(index_path, [entry for path, entry in overrides.items() if path not in kept.get("overrides", {}) or kept["overrides"][path] != entry])
+        status = index_path.stat()
+        kept = {**kept, "overrides": overrides, "index_file": (status.st_size, status.st_mtime_ns, status.st_ino)}
+        try:
+            previous.records_path.with_suffix(".pickle").unlink(missing_ok=True)  # the folder no longer matches it
+            count, total = previous.files.split(":")
+            digest = int(total, 16)
+            for tmp, relative in replaced:
+                digest -= _file_hash(relative, (out_dir / relative).stat())
+                os.replace(tmp, out_dir / relative)
+                digest += _file_hash(relative, (out_dir / relative).stat())
+        finally:
+            for tmp in temporaries:
+                tmp.unlink(missing_ok=True)
+        if metrics_dir is not None:
+            write_metrics(metrics_dir, report, tally.per_year_rows())
+        _rewrite_log(previous, records, {**kept, "tally": tally}, stamps, f"{count}:{digest % (1 << 128):032x}")
     return report
 
 

@@ -377,7 +377,9 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
         yield (clean_one(raw_dir, relative, config, cache) for relative in relatives)
         return
     # fork shares the imported modules; Arrow is not imported yet (pipeline.tables), so no
-    # pyarrow thread pool exists at this point.
+    # pyarrow thread pool exists at this point. (In a watch, a later full run forks after an
+    # earlier run used Arrow; its pools and allocator reset themselves in a forked child,
+    # and these workers call no Arrow code.)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with QuietPool(workers, _init_worker, (raw_dir, config, cache), context=multiprocessing.get_context(method)) as pool:
         results = _ordered(pool, relatives, workers)

@@ -1,0 +1,332 @@
+"""`pipeline run --watch`: when it runs again (``watch.settled_changes``), what it looks at
+(``io.snapshot_inputs``), and the command itself on a real process, edited under it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.config import load_config
+from pipeline.io import snapshot_inputs
+from pipeline.runner import run_pipeline
+from pipeline.watch import POLL_SHARE, settled_changes
+from tests.conftest import CORPUS, RAW, ROOT, same_tree
+
+
+class FakeTime:
+    """A clock that moves only when slept on, or by what a poll is said to cost."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def _polled(states: list[str], fake: FakeTime, cost: float = 0.0) -> tuple[Iterator[int], list[str]]:
+    """A watch over ``states`` (one per poll); the list it returns grows with each poll's state."""
+    seen: list[str] = []
+    remaining = iter(states)
+
+    def snapshot() -> str:
+        fake.now += cost
+        seen.append(next(remaining))
+        return seen[-1]
+
+    return settled_changes(snapshot, 0.25, fake.sleep, fake.clock), seen
+
+
+def _runs(states: list[str], fake: FakeTime | None = None) -> list[tuple[int, str]]:
+    """(poll at which each run starts, the state it sees) until the states run out."""
+    changes, seen = _polled(states, fake or FakeTime())
+    runs = []
+    try:
+        for _ in changes:
+            runs.append((len(seen), seen[-1]))
+    except StopIteration:
+        pass
+    except RuntimeError as err:  # the generator asked for a poll past the end of ``states``
+        assert isinstance(err.__cause__, StopIteration)
+    return runs
+
+
+def test_the_first_run_starts_at_once_and_quiet_polls_start_none() -> None:
+    assert _runs(["a", "a", "a", "a"]) == [(1, "a")]
+
+
+def test_a_change_runs_once_it_held_still_for_one_poll() -> None:
+    # b appears, then c before b was confirmed: one run, on c, once c was seen twice.
+    assert _runs(["a", "a", "b", "c", "c", "c", "c"]) == [(1, "a"), (5, "c")]
+
+
+def test_changes_during_a_run_are_seen_by_the_next_poll() -> None:
+    # After the run on b, the folder moves back to a: that is a change too.
+    assert _runs(["a", "b", "b", "a", "a"]) == [(1, "a"), (3, "b"), (5, "a")]
+
+
+@pytest.mark.parametrize(
+    ("cost", "pause"),
+    [
+        (0.001, 0.25),  # a quick folder is polled at the interval
+        (0.5, POLL_SHARE * 0.5),  # a poll that costs 0.5 s is followed by 2 s of rest, not 0.25
+    ],
+)
+def test_the_pause_between_polls_grows_with_what_a_poll_costs(cost: float, pause: float) -> None:
+    fake = FakeTime()
+    changes, _ = _polled(["a"] * 4, fake, cost=cost)
+    next(changes)
+    with pytest.raises(RuntimeError):  # the states ran out
+        next(changes)
+    assert fake.sleeps == [pause] * 4
+
+
+@given(st.lists(st.sampled_from("abc"), min_size=1, max_size=30))
+def test_every_run_sees_a_settled_state_other_than_the_last_run(states: list[str]) -> None:
+    runs = _runs(states)
+    assert runs[0] == (1, states[0])
+    for (_, before), (poll, state) in itertools.pairwise(runs):
+        assert state != before
+        assert states[poll - 2] == state  # the poll before agreed: the change had settled
+    # No change that settled before the polls ran out was left without a run.
+    last_poll, last_state = runs[-1]
+    tail = states[last_poll:]
+    assert not any(tail[i] == tail[i + 1] != last_state for i in range(len(tail) - 1))
+
+
+def test_a_change_undone_before_it_settled_runs_nothing() -> None:
+    assert _runs(["a", "b", "a", "a", "a"]) == [(1, "a")]
+
+
+def test_the_snapshot_moves_on_every_kind_of_change(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    params = tmp_path / "params.yaml"
+    params.write_text("resolve: {}\n")
+    (raw / "a.md").write_text("one")
+    (raw / "sub").mkdir()
+    (raw / "sub" / "b.md").write_text("two")
+    last = [snapshot_inputs(raw, (params,))]
+    assert snapshot_inputs(raw, (params,)) == last[0], "nothing changed: the same snapshot"
+
+    def moved() -> bool:
+        last.append(snapshot_inputs(raw, (params,)))
+        return last[-1] != last[-2]
+
+    (raw / "a.md").write_text("One")  # same size, new bytes: the mtime or ctime moves
+    os.utime(raw / "a.md", ns=(1, 1))  # even with the mtime set back, the ctime moves
+    assert moved()
+    (raw / "sub" / "c.md").write_text("three")
+    assert moved()
+    (raw / "sub" / "c.md").rename(raw / "sub" / "d.md")
+    assert moved()
+    (raw / "sub" / "d.md").unlink()
+    assert moved()
+    params.write_text("resolve: {side: theirs}\n")
+    assert moved()
+    (raw / ".hidden.md").write_text("not an input")  # dotfiles are not inputs
+    assert not moved()
+    shutil.rmtree(raw)
+    assert moved()  # a missing folder is a state, not an error
+
+
+def test_a_recent_write_that_keeps_the_stat_still_moves_the_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.io
+
+    # A file system whose clock is too coarse to move: only the size is left of the stat.
+    monkeypatch.setattr(pipeline.io, "_stat_key", lambda status: status.st_size.to_bytes(8, "little"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.md").write_text("one")
+    before = snapshot_inputs(raw)
+    (raw / "a.md").write_text("two")  # same size, just written: its bytes count
+    assert snapshot_inputs(raw) != before
+    monkeypatch.setattr(pipeline.io, "STAMP_MARGIN_NS", -(10**18))  # as if written long ago
+    before = snapshot_inputs(raw)
+    (raw / "a.md").write_text("six")
+    assert snapshot_inputs(raw) == before, "an old file counts by its stat alone: the hash costs a read"
+
+
+def test_a_file_growing_old_does_not_move_the_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.io
+
+    (tmp_path / "a.md").write_text("just written")
+    hashes: dict[str, tuple[bytes, bytes]] = {}
+    recent = snapshot_inputs(tmp_path, (), hashes)
+    assert list(hashes) == ["a.md"]
+    monkeypatch.setattr(pipeline.io, "STAMP_MARGIN_NS", -(10**18))  # three seconds later, say
+    assert snapshot_inputs(tmp_path, (), hashes) == recent, "the hash taken while it was recent still holds"
+    assert snapshot_inputs(tmp_path) != recent, "without the kept hashes the fingerprint would move: a needless rerun"
+    (tmp_path / "a.md").unlink()
+    snapshot_inputs(tmp_path, (), hashes)
+    assert hashes == {}
+
+
+def test_an_edit_of_a_symbolic_links_target_moves_the_snapshot(tmp_path: Path) -> None:
+    raw, elsewhere = tmp_path / "raw", tmp_path / "drafts"
+    raw.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "post.md").write_text("draft")
+    (raw / "post.md").symlink_to(elsewhere / "post.md")
+    before = snapshot_inputs(raw)
+    (elsewhere / "post.md").write_text("draft, longer")
+    assert snapshot_inputs(raw) != before
+
+
+# The command, run as a user runs it: a process, edits under it, then Ctrl-C.
+
+
+class Watcher:
+    """``pipeline run --watch`` in a child process; its JSON log lines, read as they come."""
+
+    def __init__(self, raw: Path, out: Path, cache: Path, params: Path) -> None:
+        command = [sys.executable, "-m", "pipeline", "run", "--watch", "--interval", "0.05", "--log-format", "json"]
+        command += ["--raw", str(raw), "--out", str(out), "--cache", str(cache), "--params", str(params)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(json.loads(line))
+
+    def until(self, text: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """The messages up to the first one that contains ``text``."""
+        deadline = time.monotonic() + timeout
+        got: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            try:
+                message = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, f"the watch ended ({self.process.returncode}) after {self.seen}"
+                continue
+            self.seen.append(message)
+            got.append(message)
+            if text in message["message"]:
+                return got
+        raise AssertionError(f"no message with {text!r} within {timeout} s; seen {self.seen}")
+
+    def stop(self) -> tuple[int, list[str]]:
+        """Ctrl-C: the exit code, and the messages said since the last ``until``."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=30)
+        self.reader.join(timeout=30)  # it ends at the end of the stream: every line is queued
+        return code, [self.lines.get()["message"] for _ in range(self.lines.qsize())]
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, Path, Watcher]]:
+    """A watch over a copy of the real archive (the seeds on a bare clone), after its first run."""
+    raw = tmp_path / "raw"
+    shutil.copytree(CORPUS if CORPUS.is_dir() else RAW, raw)
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    watcher = Watcher(raw, tmp_path / "out", tmp_path / "cache", params)
+    try:
+        watcher.until("watch: run 1 took")
+        yield raw, params, watcher
+    finally:
+        if watcher.process.poll() is None:
+            watcher.process.kill()
+            watcher.process.wait()
+
+
+def test_watch_reruns_each_edit_in_place_and_equals_a_fresh_run(watched: tuple[Path, Path, Watcher], tmp_path: Path) -> None:
+    raw, _, watcher = watched
+    post = next(p for p in sorted(raw.iterdir()) if p.read_bytes().startswith(b"---\n"))
+    text = post.read_text(encoding="utf-8")
+    end = text.index("\n---\n", 4) + 5  # a paragraph at the top of the body: the export row stays last
+    for number, sentence in enumerate(("Une phrase ajoutée.", "Une autre."), start=2):
+        edited = post.with_name(".edit.tmp")  # an editor's save: write aside, rename over
+        edited.write_text(f"{text[:end]}\n{sentence}\n{text[end:]}", encoding="utf-8")
+        edited.replace(post)
+        messages = watcher.until(f"watch: run {number} took")
+        cache = next(m for m in messages if m["message"].startswith("cache:"))
+        assert cache.get("patched") == 1, cache
+        assert messages[-1]["run"] == number and messages[-1]["seconds"] > 0
+    fresh = tmp_path / "fresh"
+    run_pipeline(raw, fresh, load_config({}))
+    assert same_tree(tmp_path / "out", fresh) == []
+    assert sentence in "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "out" / "posts").iterdir())
+    assert watcher.stop() == (0, ["watch: stopped after 3 run(s)"])
+
+
+def test_watch_reads_the_params_again_and_survives_a_broken_file(watched: tuple[Path, Path, Watcher], tmp_path: Path) -> None:
+    raw, params, watcher = watched
+    good = params.read_text(encoding="utf-8")
+    params.write_text(good + "surprise: 1\n", encoding="utf-8")
+    error = watcher.until("watch: run 2 took")
+    assert any(m["level"] == "error" and "surprise" in m["message"] for m in error), error
+    params.write_bytes(b"# r\xe9glages\n" + good.encode())  # saved in Latin-1 by an old editor
+    error = watcher.until("watch: run 3 took")
+    assert any(m["level"] == "error" and "params file is not UTF-8 (byte 3); save it as UTF-8" in m["message"] for m in error), error
+    params.write_text(good.replace("side: ours ", "side: theirs "), encoding="utf-8")
+    messages = watcher.until("watch: run 4 took")
+    assert any("conflict blocks resolved (theirs)" in m["message"] for m in messages), messages
+    fresh = tmp_path / "fresh"
+    run_pipeline(raw, fresh, load_config({"resolve": {"side": "theirs"}}))
+    assert same_tree(tmp_path / "out", fresh) == []
+    assert watcher.stop() == (0, ["watch: stopped after 4 run(s)"])  # the last run's exit code
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--watch"], "--watch: reruns from the result cache: add --cache DIR"),
+        (["--watch", "--cache", "c", "--dry-run"], "--watch: writes --out at every change; it does not go with --dry-run"),
+        (["--watch", "--cache", "c", "--interval", "0"], "expected seconds between 0 and 3600, got '0'"),
+    ],
+)
+def test_watch_refuses_what_it_cannot_do(flags: list[str], message: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--raw", str(RAW), "--out", str(tmp_path / "out"), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interruption_waits_for_the_end_of_a_held_block() -> None:
+    from pipeline.io import signals_held
+
+    # Another thread, as Arrow's pool in a run: the kernel may hand it the process's signal.
+    done = threading.Event()
+    threading.Thread(target=done.wait, daemon=True).start()
+    steps: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # a signal not held would interrupt here
+                steps.append("the block ran to its end")
+            steps.append("not reached: the held Ctrl-C is raised as the block ends")
+    finally:
+        done.set()
+    assert steps == ["the block ran to its end"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
