@@ -75,6 +75,7 @@ from pipeline.tables import (
     PROBLEMS_SCHEMA,
     QUARANTINE_SCHEMA,
     check_post_rules,
+    parquet_writer,
     rows_table,
 )
 from pipeline.vocabulary import apply_vocabulary, needs_vocabulary
@@ -204,7 +205,7 @@ def _get_pickle(place: Place, path: str) -> Any:
 def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, batch_size: int) -> bytes:
     """One Parquet part, in row groups of ``export.batch_size``, checked against ``schema``."""
     sink = pa.BufferOutputStream()
-    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+    with parquet_writer(sink, schema) as writer:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
             writer.write_table(rows_table(batch, schema))

@@ -231,6 +231,42 @@ def rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
 
 
+def parquet_writer(sink: Any, schema: pa.Schema) -> pq.ParquetWriter:
+    """The one Parquet writer of every table (a run's, a patch's splice or merge, the Dask
+    engine's): zstd, and statistics only on ``statistics_columns``.
+
+    A patch in place splices a row group encoded alone into a file written whole
+    (``splice_table``): the two must be written with the same settings to give the same bytes.
+    """
+    return pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=statistics_columns(schema))
+
+
+def statistics_columns(schema: pa.Schema) -> list[str]:
+    """The columns whose row groups get min/max statistics: ``source_path`` (a rerun finds a
+    post's row group by it, ``_places``) and those of dates, numbers and flags (a reader
+    skips row groups by them); not text (bodies, export rows, URLs, messages).
+
+    The writer keeps every row group's statistics in memory until it closes, and writes them
+    all into the footer. On 200,000 synthetic posts, text statistics made the main process
+    grow by 11 MiB per 400 row groups of posts.parquet alone, against 1 MiB with these, and
+    the footer 2.5 times larger (3.37 against 1.33 MB for those 400 groups); a rerun walks
+    that footer.
+
+    >>> statistics_columns(pa.schema([("source_path", pa.string()), ("body", pa.string()), ("year", pa.int16())]))
+    ['source_path', 'year']
+    """
+    types = pa.types
+    return [
+        field.name
+        for field in schema
+        if field.name == "source_path"
+        or types.is_temporal(field.type)
+        or types.is_integer(field.type)
+        or types.is_floating(field.type)
+        or types.is_boolean(field.type)
+    ]
+
+
 class TableWriter:
     """Writes rows to a Parquet file in row groups of ``batch_size``, checked against ``schema``."""
 
@@ -240,7 +276,7 @@ class TableWriter:
         self.rows: list[dict[str, Any]] = []
         self.tables: list[pa.Table] = []
         self.table_rows = 0
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.writer = parquet_writer(path, schema)
         self.count = 0
 
     def add(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -517,7 +553,7 @@ def splice_table(previous: Path, target: Path, schema: pa.Schema, fresh: dict[st
     try:
         for group, table in sorted(new_groups.items()):
             sink = pa.BufferOutputStream()
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:  # TableWriter's settings
+            with parquet_writer(sink, schema) as writer:
                 writer.write_table(table)
             pieces = splice_group(pieces[0] if len(pieces) == 1 else b"".join(pieces), group, sink.getvalue().to_pybytes())
         with target.open("wb") as out:
@@ -582,7 +618,7 @@ def _merge_groups(
     def rows_of(path: str) -> tuple[pa.Table, Any]:
         return rows_table(fresh[path], schema), numpy.full(len(fresh[path]), where[path])
 
-    groups = _RowGroups(pq.ParquetWriter(target, schema, compression="zstd"), batch_size)
+    groups = _RowGroups(parquet_writer(target, schema), batch_size)
     try:
         for number in range(source.num_row_groups):
             old = source.read_row_group(number)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import PatchRefused
 from pipeline.parquet_splice import SpliceRefused, read_footer, splice_group
-from pipeline.tables import POSTS_SCHEMA, rows_table, splice_table
+from pipeline.tables import PER_POST_TABLES, POSTS_SCHEMA, parquet_writer, rows_table, splice_table, statistics_columns
 
 SCHEMA = pa.schema([("path", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string())), ("when", pa.timestamp("us", tz="UTC"))])
 
@@ -22,7 +22,7 @@ SCHEMA = pa.schema([("path", pa.string()), ("n", pa.int64()), ("tags", pa.list_(
 def _parquet(groups: list[list[dict[str, Any]]], schema: pa.Schema = SCHEMA) -> bytes:
     """Each group written as one row group, with TableWriter's settings."""
     sink = io.BytesIO()
-    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+    with parquet_writer(sink, schema) as writer:
         for rows in groups:
             writer.write_table(rows_table(rows, schema))
     return sink.getvalue()
@@ -101,3 +101,21 @@ def test_splice_table_swaps_a_posts_rows_and_refuses_what_it_cannot_move(tmp_pat
     with pytest.raises(PatchRefused, match="page index"):
         splice_table(previous, target, schema, {"7.md": [{"source_path": "7.md", "n": 70}]})
     assert not target.exists()
+
+
+def test_a_runs_tables_carry_statistics_only_where_they_are_read(tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+    from tests.conftest import RAW
+
+    run_pipeline(RAW, tmp_path / "out", load_config({}))
+    for name, schema in PER_POST_TABLES.items():
+        metadata = pq.ParquetFile(tmp_path / "out" / f"{name}.parquet").metadata
+        for group in range(metadata.num_row_groups):
+            with_statistics = {
+                metadata.row_group(group).column(i).path_in_schema.split(".")[0]
+                for i in range(metadata.num_columns)
+                if metadata.row_group(group).column(i).is_stats_set
+            }
+            assert with_statistics == set(statistics_columns(schema)), name
+    assert "source_path" in statistics_columns(POSTS_SCHEMA) and "body" not in statistics_columns(POSTS_SCHEMA)

@@ -330,3 +330,44 @@ def test_an_interruption_waits_for_the_end_of_a_held_block() -> None:
         done.set()
     assert steps == ["the block ran to its end"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _fake_watch(monkeypatch: pytest.MonkeyPatch, outcomes: list[BaseException | int], tmp_path: Path) -> tuple[int, list[str]]:
+    """``pipeline run --watch`` in this process, each run's outcome given; then Ctrl-C."""
+    import pipeline.cli
+
+    def changes(*_: object, **__: object) -> Iterator[int]:
+        yield from range(len(outcomes))
+        raise KeyboardInterrupt
+
+    def run(args: object, config: object) -> int:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    said: list[str] = []
+    monkeypatch.setattr(pipeline.cli, "settled_changes", changes)
+    monkeypatch.setattr(pipeline.cli, "_run", run)
+    monkeypatch.setattr(pipeline.cli, "_say", lambda args, level, message, **fields: said.append(f"{level}: {message}"))
+    folders = ["--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(ROOT / "params.yaml")]
+    code = pipeline.cli.main(["run", "--watch", "--cache", str(tmp_path / "cache"), *folders])
+    return code, said
+
+
+def test_an_unexpected_error_after_the_first_run_is_reported_and_the_watch_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, said = _fake_watch(monkeypatch, [0, OSError(28, "No space left on device"), 1, 0], tmp_path)
+    assert code == 0  # the last run's
+    errors = [line for line in said if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: error: unexpected OSError: [Errno 28] No space left on device; the watch goes on")
+    assert "Traceback (most recent call last)" in errors[0]
+    assert [line.split(" took")[0] for line in said if "took" in line] == [f"info: watch: run {n}" for n in (1, 2, 3, 4)]
+    assert said[-1] == "info: watch: stopped after 4 run(s)"
+
+
+def test_a_watch_that_cannot_run_once_stops_with_the_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pipeline.errors import InputError
+
+    code, said = _fake_watch(monkeypatch, [InputError("raw", "raw folder not found; pass --raw DIR"), 0], tmp_path)
+    assert code == 2
+    assert said == ["error: error: raw: raw folder not found; pass --raw DIR"]
