@@ -420,7 +420,9 @@ class Bench:
         Ctrl-C, and a fresh full run on the edited input to compare with."""
         command = [*map(str, self.pipeline), "run", "--watch", "--interval", "0.05", "--log-format", "json"]
         command += ["--raw", str(raw), "--out", str(out), "--cache", str(cache), *self.extra]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # With Ctrl-C as at a terminal: a benchmark started in the background by a script
+        # inherits SIGINT ignored, and the watch would not stop.
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
         assert process.stderr is not None
         messages = (json.loads(line) for line in process.stderr)
         seconds: list[float] = []
@@ -549,6 +551,12 @@ class Bench:
                 )
             lines.append("")
         return lines
+
+
+def interruptible() -> None:
+    """In a child before it starts: SIGINT back to its default, so that Python raises
+    KeyboardInterrupt on it (an ignored SIGINT is inherited, and Python keeps it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _peak_rss_kb(pid: int) -> int:

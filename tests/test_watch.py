@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.bench import interruptible
 from pipeline.config import load_config
 from pipeline.io import snapshot_inputs
 from pipeline.runner import run_pipeline
@@ -201,7 +202,7 @@ class Watcher:
     def __init__(self, raw: Path, out: Path, cache: Path, params: Path) -> None:
         command = [sys.executable, "-m", "pipeline", "run", "--watch", "--interval", "0.05", "--log-format", "json"]
         command += ["--raw", str(raw), "--out", str(out), "--cache", str(cache), "--params", str(params)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=interruptible)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -315,6 +316,8 @@ def test_watch_refuses_what_it_cannot_do(flags: list[str], message: str, tmp_pat
 def test_an_interruption_waits_for_the_end_of_a_held_block() -> None:
     from pipeline.io import signals_held
 
+    # Ctrl-C as at a terminal, even where this test runs with SIGINT ignored (in the background).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     # Another thread, as Arrow's pool in a run: the kernel may hand it the process's signal.
     done = threading.Event()
     threading.Thread(target=done.wait, daemon=True).start()
@@ -328,8 +331,9 @@ def test_an_interruption_waits_for_the_end_of_a_held_block() -> None:
             steps.append("not reached: the held Ctrl-C is raised as the block ends")
     finally:
         done.set()
+        restored = signal.signal(signal.SIGINT, previous)
     assert steps == ["the block ran to its end"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert restored is signal.default_int_handler, "the held block put its handler back"
 
 
 def _fake_watch(monkeypatch: pytest.MonkeyPatch, outcomes: list[BaseException | int], tmp_path: Path) -> tuple[int, list[str]]:
