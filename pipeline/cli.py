@@ -17,7 +17,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +24,7 @@ from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
-from pipeline.io import compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
+from pipeline.io import InputSnapshot, compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 from pipeline.watch import settled_changes
 
@@ -237,10 +236,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, config: Config) -> int:
+def _run(args: argparse.Namespace, config: Config, listing: tuple[list[str], dict[str, int]] | None = None) -> int:
     stats: dict[str, int] = {}
     notes: list[str] = []
-    report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes)
+    report = _run_engine(args, config, args.out, _progress_bar(), stats, args.metrics, notes, listing)
     if config.run.cache_dir:
         how = "; ".join(notes)
         if "patched" in stats:
@@ -268,7 +267,14 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError("--watch", "reruns from the result cache: add --cache DIR (or set run.cache_dir)")
     if "://" in str(args.raw):
         raise ConfigError("--raw", f"--watch polls a local folder, not {args.raw}")
-    changes = settled_changes(partial(snapshot_inputs, Path(args.raw), (args.params,), {}), args.interval)
+    hashes: dict[str, tuple[bytes, bytes]] = {}
+    snapshots: list[InputSnapshot] = []  # the last one taken: what the change settled on, and the listing the run takes
+
+    def snapshot() -> InputSnapshot:
+        snapshots[:] = [snapshot_inputs(Path(args.raw), (args.params,), hashes)]
+        return snapshots[0]
+
+    changes = settled_changes(snapshot, args.interval)
     code, number = 0, 0
     while True:
         number += 1
@@ -279,7 +285,10 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
             return code
         started = time.perf_counter()
         try:
-            code = _run(args, _config(args))  # read at each run: the params may have changed since
+            config = _config(args)  # read at each run: the params may have changed since
+            last = snapshots[0] if snapshots else None
+            listing = None if last is None or last.relatives is None or config.run.engine != "local" else (last.relatives, last.stamps)
+            code = _run(args, config, listing)
         except PipelineError as err:
             if number == 1:
                 raise  # a watch that cannot run once is a setup error: say so and stop
@@ -377,6 +386,7 @@ def _run_engine(
     stats: dict[str, int] | None = None,
     metrics: Path | None = None,
     notes: list[str] | None = None,
+    listing: tuple[list[str], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """`pipeline run` on the configured engine; only the Dask engine reads and writes URLs."""
     if config.run.engine == "dask":
@@ -388,7 +398,7 @@ def _run_engine(
     for flag, value in (("--raw", args.raw), ("--out", out)):
         if "://" in str(value):
             raise ConfigError(flag, f"{value} is a URL, which only --engine dask reads; give a local folder or add --engine dask")
-    return run_pipeline(Path(args.raw), Path(out), config, progress, stats, metrics, notes)
+    return run_pipeline(Path(args.raw), Path(out), config, progress, stats, metrics, notes, listing)
 
 
 def _in(folder: Path | str, name: str) -> str:

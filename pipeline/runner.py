@@ -146,6 +146,7 @@ def run_pipeline(
     stats: dict[str, int] | None = None,
     metrics_dir: Path | None = None,
     notes: list[str] | None = None,
+    listing: tuple[list[str], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Run every stage on ``raw_dir`` and write the export outputs to ``out_dir``.
 
@@ -153,10 +154,16 @@ def run_pipeline(
     and are written by this process, so the outputs are byte-identical to a serial run.
     With a cache, a rerun first tries to patch the previous output (``patch_run``); when
     it cannot, ``notes`` get the reason and the run goes on in full, reusing cached posts.
+    ``listing`` is the inputs and their stamps, taken before any was read, when the caller
+    has them (a watch's last snapshot, ``io.snapshot_inputs``); otherwise they are taken here.
     """
-    relatives = discover(raw_dir)
     cache = Cache.open(config)
-    stamps = {} if cache is None else stamp_inputs(raw_dir, relatives)  # before any input is read
+    if listing is not None:
+        relatives, stamps = listing
+        stamps = stamps if cache is not None else {}
+    else:
+        relatives = discover(raw_dir)
+        stamps = {} if cache is None else stamp_inputs(raw_dir, relatives)  # before any input is read
     if cache is not None:
         try:
             return patch_run(raw_dir, relatives, out_dir, config, cache, progress, stats, metrics_dir, stamps, notes)

@@ -27,9 +27,9 @@ def settled_changes(
     A change is yielded once two polls in a row agree on it, so that a copy of many files,
     a ``git checkout`` or an editor's save in several writes gives one run on the whole
     result, not one per file; one undone before it settled gives none. The snapshot is
-    taken before each yield: what changes while
-    the caller runs is seen by the next poll. The pause between polls is ``interval``, or
-    ``POLL_SHARE`` times what the last poll took if that is longer.
+    taken before each yield: what changes while the caller runs is seen by the next poll.
+    The pause between polls is ``interval``, or ``POLL_SHARE`` times what the last poll
+    took if that is longer.
 
     >>> states = iter(["a", "a", "b", "c", "c", "c"])
     >>> changes = settled_changes(lambda: next(states), 0.1, sleep=lambda _: None)

@@ -292,6 +292,20 @@ def test_watch_reads_the_params_again_and_survives_a_broken_file(watched: tuple[
     assert watcher.stop() == (0, ["watch: stopped after 4 run(s)"])  # the last run's exit code
 
 
+def test_watch_takes_in_an_added_input_from_its_own_listing(watched: tuple[Path, Path, Watcher], tmp_path: Path) -> None:
+    raw, _, watcher = watched
+    count = sum(1 for p in raw.iterdir() if p.is_file())
+    source = next(p for p in sorted(raw.iterdir()) if p.read_bytes().startswith(b"---\n"))
+    text = source.read_text(encoding="utf-8").replace("\ntitle: ", "\ntitle: Copie de ", 1)
+    (raw / "2030-01-01-une-copie.md").write_text(text, encoding="utf-8")
+    messages = watcher.until("watch: run 2 took")
+    assert any(m["message"].startswith(f"{count + 1} inputs: {count + 1} cleaned") for m in messages), messages
+    fresh = tmp_path / "fresh"
+    run_pipeline(raw, fresh, load_config({}))
+    assert same_tree(tmp_path / "out", fresh) == []
+    assert watcher.stop()[0] == 0
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -344,7 +358,7 @@ def _fake_watch(monkeypatch: pytest.MonkeyPatch, outcomes: list[BaseException | 
         yield from range(len(outcomes))
         raise KeyboardInterrupt
 
-    def run(args: object, config: object) -> int:
+    def run(args: object, config: object, listing: object = None) -> int:
         outcome = outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
