@@ -75,6 +75,7 @@ from pipeline.tables import (
     PROBLEMS_SCHEMA,
     QUARANTINE_SCHEMA,
     check_post_rules,
+    group_rows,
     parquet_writer,
     rows_table,
 )
@@ -203,7 +204,7 @@ def _get_pickle(place: Place, path: str) -> Any:
 
 
 def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, batch_size: int) -> bytes:
-    """One Parquet part, in row groups of ``export.batch_size``, checked against ``schema``."""
+    """One Parquet part, in row groups of ``batch_size`` rows (``group_rows``), checked against ``schema``."""
     sink = pa.BufferOutputStream()
     with parquet_writer(sink, schema) as writer:
         for start in range(0, len(rows), batch_size):
@@ -404,7 +405,8 @@ def write_part(job: Job, part: int, claims: dict[str, FinalPost]) -> Written:
     with ThreadPoolExecutor(_WRITE_THREADS) as pool:
         list(pool.map(lambda item: _put(job.tmp, *item), markdown))  # list(): raise the first error here
     for name, schema in TABLES.items():
-        _put(job.tmp, job.tmp.join(f"{name}.parquet", f"part-{part:05d}.parquet"), _parquet_bytes(rows[name], schema, config.export.batch_size))
+        data = _parquet_bytes(rows[name], schema, group_rows(name, config.export.batch_size))
+        _put(job.tmp, job.tmp.join(f"{name}.parquet", f"part-{part:05d}.parquet"), data)
     return Written(tally, authors, len(rows["posts"]))
 
 

@@ -486,12 +486,12 @@ class Exporter:
         their Markdown files (the runner passes one that uses its worker processes); the
         claims of file names and old URLs stay here too, in input order, and must give the
         names the files were written under, so outputs do not depend on who did the work."""
-        from pipeline.tables import PER_POST_TABLES, TableWriter, with_claims
+        from pipeline.tables import PER_POST_TABLES, TableWriter, group_rows, with_claims
 
         second = self.settle()
         finish_many = finish_many or partial(_finish_serially, second=second)
         size = self.config.export.batch_size
-        writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, size) for name, schema in PER_POST_TABLES.items()}
+        writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, group_rows(name, size)) for name, schema in PER_POST_TABLES.items()}
         self.dir.path("posts").mkdir()
         claims = _Claims(self.config.resolve.side, self.log)
         for pairs, posts_table in _in_windows(self._spilled(), finish_many):
@@ -520,7 +520,7 @@ class Exporter:
         table rows are copied from the previous tables. Claims, counts and report are
         redone over every post, so the outputs are byte-identical to a full run's.
         """
-        from pipeline.tables import PER_POST_TABLES, merge_table
+        from pipeline.tables import PER_POST_TABLES, group_rows, merge_table
 
         self.dir.path("posts").mkdir()
         claims = _Claims(self.config.resolve.side, self.log)
@@ -544,7 +544,7 @@ class Exporter:
                 link_or_copy(os.path.join(posts_before, name), os.path.join(posts_now, name))
         size = self.config.export.batch_size
         counts = {
-            name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], position, size)
+            name: merge_table(previous / f"{name}.parquet", self.dir.path(f"{name}.parquet"), schema, fresh_rows[name], position, group_rows(name, size))
             for name, schema in PER_POST_TABLES.items()
         }
         return self._complete(claims, counts["posts"])
@@ -1115,7 +1115,7 @@ def patch_in_place(
     The files are replaced one by one (each by a rename): the log is removed first, so a
     run killed half way leaves a folder the next run rebuilds in full.
     """
-    from pipeline.tables import AUTHORS_SCHEMA, PER_POST_TABLES, TableWriter, check_post_rules, merge_table, splice_table
+    from pipeline.tables import AUTHORS_SCHEMA, PER_POST_TABLES, TableWriter, check_post_rules, group_rows, merge_table, splice_table
 
     kept = previous.kept
     index_path = previous.records_path.with_suffix(".index.sqlite")
@@ -1188,7 +1188,7 @@ def patch_in_place(
             if old_rows is None:  # a post's number of rows changed: the table is written again
                 if places is None:
                     places = {post[0]: place for place, post in enumerate(previous.posts)}
-                merge_table(out_dir / f"{name}.parquet", tmp, schema, fresh_rows[name], places, config.export.batch_size)
+                merge_table(out_dir / f"{name}.parquet", tmp, schema, fresh_rows[name], places, group_rows(name, config.export.batch_size))
                 if name == "posts":
                     raise AssertionError("a post has one posts row")
                 old_rows = []

@@ -231,3 +231,40 @@ def test_a_run_tunes_the_cycle_collector_and_puts_it_back(tmp_path: Path, monkey
     assert main(["run", "-q", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)]) == 0
     assert seen[0][0] == (50_000, 20, 100) and seen[0][1] > 0
     assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
+
+
+_HEAP_PROBE = """
+import ctypes, sys
+from pipeline.cli import _steady_heap
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "steady":
+    _steady_heap()
+libc.free(libc.malloc(8 << 20))  # a mapped block freed: by default glibc's threshold climbs to its size
+before = libc.mallinfo2().hblks
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def test_large_blocks_stay_off_the_heap_once_main_starts() -> None:
+    """``_steady_heap`` fixes glibc's mmap threshold: a 1 MiB block is mapped on its own even
+    after a larger mapped block was freed, which by default moves such blocks onto the heap."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallinfo2  # noqa: B018
+    except (OSError, AttributeError):
+        pytest.skip("needs glibc 2.33 or later (mallinfo2)")
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"}
+
+    def mapped(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True, cwd=ROOT, env=env).stdout.strip()
+
+    assert (mapped("default"), mapped("steady")) == ("0", "1")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import PatchRefused
 from pipeline.parquet_splice import SpliceRefused, read_footer, splice_group
-from pipeline.tables import PER_POST_TABLES, POSTS_SCHEMA, parquet_writer, rows_table, splice_table, statistics_columns
+from pipeline.tables import PER_POST_TABLES, POSTS_SCHEMA, SMALL_ROWS_FACTOR, group_rows, parquet_writer, rows_table, splice_table, statistics_columns
 
 SCHEMA = pa.schema([("path", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string())), ("when", pa.timestamp("us", tz="UTC"))])
 
@@ -119,3 +119,32 @@ def test_a_runs_tables_carry_statistics_only_where_they_are_read(tmp_path: Path)
             }
             assert with_statistics == set(statistics_columns(schema)), name
     assert "source_path" in statistics_columns(POSTS_SCHEMA) and "body" not in statistics_columns(POSTS_SCHEMA)
+
+
+def test_the_tables_beside_posts_parquet_have_larger_row_groups(tmp_path: Path) -> None:
+    """posts.parquet in groups of ``batch_size`` posts, the others of ``group_rows`` rows. A
+    group ends after the post that fills it: never inside a post's rows, and without that
+    post it would be short of the size."""
+    from benchmarks.synthetic import generate
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+
+    batch = 4
+    generate(tmp_path / "raw", 150, 11)
+    run_pipeline(tmp_path / "raw", tmp_path / "out", load_config({"export": {"batch_size": batch}}))
+    assert group_rows("posts", batch) == batch and group_rows("links", batch) == batch * SMALL_ROWS_FACTOR
+    for name in ("posts", "links", "conflicts", "problems"):
+        source = pq.ParquetFile(tmp_path / "out" / f"{name}.parquet")
+        size = group_rows(name, batch)
+        paths = source.read(columns=["source_path"]).column("source_path").to_pylist()
+        start = 0
+        for group in range(source.num_row_groups):
+            rows = source.metadata.row_group(group).num_rows
+            here = paths[start : start + rows]
+            if group < source.num_row_groups - 1:
+                assert here[-1] != paths[start + rows], (name, group)  # the next group starts a post
+                assert rows - here.count(here[-1]) < size <= rows, (name, group)
+            else:
+                assert rows <= size + here.count(here[-1]), name
+            start += rows
+        assert start == len(paths) and source.num_row_groups > 2, name
