@@ -63,6 +63,7 @@ class RunParams:
     """How ``pipeline run`` schedules the work (no DVC stage: outputs do not depend on it)."""
 
     workers: int = 0  # processes for the per-post work; 0 means one per core, 1 runs serially
+    read_ahead: int = 512  # inputs the kernel is asked to fetch ahead of the readers (io.reading_ahead); 0: none
     cache_dir: str = ""  # per-file result cache for fast reruns; empty: no cache
     engine: Engine = "local"  # local: a process pool on this machine; dask: a Dask cluster (docs/DASK.md)
     scheduler: str = ""  # engine dask: address of a running scheduler (tcp://host:8786); empty: a local cluster
@@ -116,6 +117,8 @@ def load_config(data: Any, overrides: dict[str, Any] | None = None) -> Config:
             raise ConfigError(f"resolve.{key}", "must be a positive integer")
     if config.run.workers < 0:
         raise ConfigError("run.workers", "must be 0 (one per core) or a positive number of processes")
+    if config.run.read_ahead < 0:
+        raise ConfigError("run.read_ahead", "must be 0 (no read-ahead) or a positive number of inputs")
     if config.run.scheduler and config.run.engine != "dask":
         raise ConfigError("run.scheduler", "is only for run.engine: dask; set the engine or empty the scheduler")
     for pattern in config.export.old_url_patterns:

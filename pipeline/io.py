@@ -103,6 +103,77 @@ def printable_path(relative: str) -> str:
     return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+@contextmanager
+def reading_ahead(raw_dir: Path, relatives: list[str], ahead: int, hint: Callable[[str], None] | None = None) -> Iterator[Callable[[], None]]:
+    """While the inputs are read in ``relatives``' order, ask the kernel to fetch the next
+    ``ahead`` of them into its page cache (``hint_read``), from a thread; yields the call
+    that says one more input was read, which lets the hints go one further.
+
+    Inputs fresh from a disk are read one small file at a time by workers that wait on
+    each read; hinted, the kernel fetches them while the workers compute. With the page
+    cache dropped before each run (``benchmarks/cold_inputs.py``): 10,000 synthetic posts
+    in 5.54 s against 6.39 s without hints, as fast as from a warm cache (5.44 s); 100,000
+    in 58.37 s against 69.37 s. The hints stay ``ahead`` inputs ahead, not the whole
+    archive: the kernel may drop cached pages that wait unused (this machine's drops them
+    within a minute or two), and a million posts are 5 GB.
+
+    With ``ahead`` 0 (``run.read_ahead: 0``) nothing is hinted and no thread starts:
+
+    >>> hinted = []
+    >>> with reading_ahead(Path("raw"), ["a.md", "b.md"], 0, hinted.append) as passed:
+    ...     passed()
+    >>> hinted
+    []
+    """
+    hint = hint or (hint_read if hasattr(os, "posix_fadvise") else None)
+    if ahead <= 0 or hint is None or not relatives:
+        yield _nothing
+        return
+    room = threading.Semaphore(ahead)
+    stop = threading.Event()
+
+    def run(folder: str, names: list[str], hint: Callable[[str], None]) -> None:
+        for name in names:
+            room.acquire()
+            if stop.is_set():
+                return
+            hint(os.path.join(folder, name))
+
+    thread = threading.Thread(target=run, args=(str(raw_dir), relatives, hint), name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        yield room.release
+    finally:
+        stop.set()
+        room.release()
+        thread.join()
+
+
+def _nothing() -> None:
+    return None
+
+
+def hint_read(path: str) -> None:
+    """Ask the kernel to start reading the file at ``path`` into its page cache, without
+    waiting for it (``POSIX_FADV_WILLNEED``). Only a hint: a file that cannot be opened is
+    left to the reader, which reports it. Opened non-blocking, so that a FIFO among the
+    inputs does not hold the hints up.
+
+    >>> hint_read("/no/such/file") is None
+    True
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
     """Read one input as a Doc; an input that cannot be read becomes a Doc with a fatal problem.
 

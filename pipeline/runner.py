@@ -40,6 +40,7 @@ from pipeline.io import (
     printable_path,
     read_doc,
     read_run_log,
+    reading_ahead,
     stamp_inputs,
 )
 from pipeline.ondisk import SpillList
@@ -56,8 +57,11 @@ STAGE_NAMES = tuple(name for name, _ in STAGES)
 
 def read_inputs(raw_dir: Path, config: Config) -> Iterator[Doc]:
     """Every input under ``raw_dir`` as a Doc, in sorted path order."""
-    for relative in discover(raw_dir):
-        yield read_doc(raw_dir, relative, config.resolve.max_bytes)
+    relatives = discover(raw_dir)
+    with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
+        for relative in relatives:
+            yield read_doc(raw_dir, relative, config.resolve.max_bytes)
+            passed()
 
 
 def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE_NAMES) -> Iterator[Doc]:
@@ -390,7 +394,8 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
     workers = min(worker_count(config), max(1, len(relatives)))
     cache = Cache.open(config)
     if workers == 1:
-        yield (clean_one(raw_dir, relative, config, cache) for relative in relatives)
+        with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
+            yield _passing((clean_one(raw_dir, relative, config, cache) for relative in relatives), passed)
         return
     # fork shares the imported modules; Arrow is not imported yet (pipeline.tables), so no
     # pyarrow thread pool exists at this point. (In a watch, a later full run forks after an
@@ -403,7 +408,16 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
         # only its second pass needs (0.09 s of CPU it spent alone at start-up before; less
         # is gained, as the import holds the GIL that the pool's result thread waits for).
         importlib.import_module("pipeline.tables")
-        yield results
+        # Started once the workers are forked: a fork copies no thread, and none runs then.
+        with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
+            yield _passing(results, passed)
+
+
+def _passing(results: Iterator[Done], passed: Callable[[], None]) -> Iterator[Done]:
+    """The results, each telling the read-ahead that its input has been read."""
+    for done in results:
+        passed()
+        yield done
 
 
 def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:

@@ -98,6 +98,8 @@ def test_unknown_key_error_lists_known_keys() -> None:
         ({"export": {"author_name": "email"}}, "export.author_name"),
         ({"export": {"default_author": 3}}, "export.default_author"),
         ({"export": {"batch_size": 0}}, "export.batch_size"),
+        ({"run": {"read_ahead": -1}}, "run.read_ahead"),
+        ({"run": {"read_ahead": "512"}}, "run.read_ahead"),
         ({"resolve": "ours"}, "resolve"),
         ({"decode": ["timezone"]}, "decode"),
     ],
