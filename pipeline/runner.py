@@ -20,7 +20,7 @@ from functools import partial
 from itertools import chain
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pipeline.config import Config, RunParams
 from pipeline.errors import PatchRefused
@@ -53,15 +53,14 @@ if TYPE_CHECKING:
     from pipeline.tables import Finished
 
 STAGE_NAMES = tuple(name for name, _ in STAGES)
+T = TypeVar("T")
 
 
 def read_inputs(raw_dir: Path, config: Config) -> Iterator[Doc]:
     """Every input under ``raw_dir`` as a Doc, in sorted path order."""
     relatives = discover(raw_dir)
     with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
-        for relative in relatives:
-            yield read_doc(raw_dir, relative, config.resolve.max_bytes)
-            passed()
+        yield from _passing((read_doc(raw_dir, relative, config.resolve.max_bytes) for relative in relatives), passed)
 
 
 def process(docs: Iterable[Doc], config: Config, stages: tuple[str, ...] = STAGE_NAMES) -> Iterator[Doc]:
@@ -404,20 +403,21 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with QuietPool(workers, _init_worker, (raw_dir, config, cache), context=multiprocessing.get_context(method)) as pool:
         results = _ordered(pool, relatives, workers)
-        # The workers have their first posts: this process imports Arrow meanwhile, which
-        # only its second pass needs (0.09 s of CPU it spent alone at start-up before; less
-        # is gained, as the import holds the GIL that the pool's result thread waits for).
-        importlib.import_module("pipeline.tables")
-        # Started once the workers are forked: a fork copies no thread, and none runs then.
+        # Started once the workers are forked (a fork copies no thread, and none runs then),
+        # and before the import below, so that the hints run ahead of the first reads.
         with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
+            # The workers have their first posts: this process imports Arrow meanwhile, which
+            # only its second pass needs (0.09 s of CPU it spent alone at start-up before; less
+            # is gained, as the import holds the GIL that the pool's result thread waits for).
+            importlib.import_module("pipeline.tables")
             yield _passing(results, passed)
 
 
-def _passing(results: Iterator[Done], passed: Callable[[], None]) -> Iterator[Done]:
-    """The results, each telling the read-ahead that its input has been read."""
-    for done in results:
+def _passing(items: Iterator[T], passed: Callable[[], None]) -> Iterator[T]:
+    """The items, each telling the read-ahead that one more input has been read."""
+    for item in items:
         passed()
-        yield done
+        yield item
 
 
 def _ordered(pool: Pool, relatives: list[str], workers: int) -> Iterator[Done]:
