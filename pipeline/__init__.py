@@ -11,8 +11,15 @@ __version__ = "0.1.0"
 # BENCHMARKS.md; outputs do not depend on the allocator.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-# OpenBLAS, loaded with numpy (which pyarrow imports), starts a thread per core at import,
+# OpenBLAS, loaded with numpy (which pyarrow imports outside the command), starts a thread per core at import,
 # and they spin: 0.1 s of CPU per start-up on this 2-core machine, taken from the workers of
 # a run that does no linear algebra (archive: 0.93 -> 0.87 s). Same rule as above: unless
 # the user chose, before any module of the package imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Modules pyarrow does without, left out when pipeline.tables imports it. Only the
+# ``pipeline`` command (``cli.run``, before anything imports pyarrow) leaves numpy out, as
+# nothing in its process hands numpy objects to Arrow: 0.04 s of CPU in every command that
+# writes a table, taken from the workers it runs beside (archive: 0.750 -> 0.720 s, medians
+# of 15 alternating runs). A library user's process keeps numpy for pyarrow's own use.
+ARROW_WITHOUT: tuple[str, ...] = ()

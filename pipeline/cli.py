@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+import pipeline
 from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
@@ -119,8 +120,10 @@ def run() -> NoReturn:
     still happens, in the interpreter's order: threads that are not daemons are waited for,
     the exit handlers run (multiprocessing's, ``weakref.finalize``'s, logging's) and the
     standard streams are flushed. Every output file is closed before ``main`` returns; an
-    unexpected exception still goes through the normal exit.
+    unexpected exception still goes through the normal exit. Its process imports pyarrow
+    without numpy (``pipeline.ARROW_WITHOUT``).
     """
+    pipeline.ARROW_WITHOUT = ("numpy",)
     try:
         code = main()
     except SystemExit as done:  # argparse: --help, --version, a bad flag

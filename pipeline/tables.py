@@ -2,8 +2,9 @@
 tables, writing them in row groups, reading them back and checking them, and merging a
 previous run's tables with fresh rows.
 
-Split from ``pipeline.io`` because of what it imports: pyarrow and numpy take 0.09 s of a
-run's start-up, and the first pass never uses them. ``pipeline.io`` imports this module where
+Split from ``pipeline.io`` because of what it imports: pyarrow takes 0.05 s of a run's
+start-up (0.09 s with numpy, which the ``pipeline`` command leaves out: ``ARROW_WITHOUT``),
+and the first pass never uses it. ``pipeline.io`` imports this module where
 a table is first needed, not at its top, so that ``pipeline run`` forks its first-pass
 workers before the main process has imported Arrow and imports it while they work (see
 ``runner.run_pipeline``).
@@ -15,16 +16,15 @@ import json
 import mmap
 import re
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from itertools import chain, groupby
+from itertools import chain, groupby, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+import pipeline
 from pipeline.conflicts import Block
 from pipeline.errors import InputError, OutputInvalid, PatchRefused
 from pipeline.io import AtomicDir, link_or_copy
@@ -35,6 +35,43 @@ from pipeline.wordpress_row import Author, WordPressRow
 
 if TYPE_CHECKING:
     from pipeline.outputs import FinalPost
+
+
+@contextmanager
+def refusing(names: tuple[str, ...]) -> Iterator[None]:
+    """While inside, importing any of ``names`` fails as if it were not installed.
+
+    >>> with refusing(("antigravity",)):
+    ...     import antigravity
+    Traceback (most recent call last):
+    ModuleNotFoundError: antigravity is left out of this process (pipeline.tables)
+    """
+    finder = _Refusing(names)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+@dataclass(frozen=True)
+class _Refusing:
+    """An import finder that refuses some names (``refusing``)."""
+
+    names: tuple[str, ...]
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name in self.names:
+            raise ModuleNotFoundError(f"{name} is left out of this process (pipeline.tables)", name=name)
+
+
+# pyarrow imports numpy when it finds it (0.04 s of CPU; pyarrow.lib: ``np = None`` without),
+# only to convert numpy objects, which this package never hands it. The ``pipeline`` command
+# leaves it out (``pipeline.ARROW_WITHOUT``); a library user's process keeps it, as pyarrow
+# asks once and remembers: ``to_pandas()`` there needs it.
+with refusing(pipeline.ARROW_WITHOUT if "numpy" not in sys.modules else ()):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 _STR: Final = pa.string()
 
@@ -221,21 +258,9 @@ def keep_arrow_off_pandas() -> None:
     """
     if "pandas" in sys.modules:
         return
-    sys.meta_path.insert(0, _NoPandas)
-    try:
+    with refusing(("pandas",)):
         pa.lib._pandas_api.have_pandas  # noqa: B018  # the Python side asks here, once
         pa.array([0])  # the C++ side asks on its first type inference, once
-    finally:
-        sys.meta_path.remove(_NoPandas)
-
-
-class _NoPandas:
-    """An import finder that refuses pandas (see ``keep_arrow_off_pandas``)."""
-
-    @staticmethod
-    def find_spec(name: str, path: object = None, target: object = None) -> None:
-        if name == "pandas":
-            raise ModuleNotFoundError("pandas is not imported for pyarrow's type checks", name=name)
 
 
 keep_arrow_off_pandas()
@@ -636,8 +661,8 @@ def _merge_groups(
         raise PatchRefused(f"{name} of the previous run has another schema")
     waiting = sorted(fresh, key=where.__getitem__)  # fresh posts not written yet, in run order
 
-    def rows_of(path: str) -> tuple[pa.Table, Any]:
-        return rows_table(fresh[path], schema), numpy.full(len(fresh[path]), where[path])
+    def rows_of(path: str) -> tuple[pa.Table, list[int]]:
+        return rows_table(fresh[path], schema), [where[path]] * len(fresh[path])
 
     groups = _RowGroups(parquet_writer(target, schema), batch_size)
     try:
@@ -653,14 +678,14 @@ def _merge_groups(
             if not old.num_rows:
                 continue
             try:
-                positions = numpy.fromiter((where[path] for path in paths), numpy.int64, len(paths))
+                positions = [where[path] for path in paths]
             except KeyError:
                 raise PatchRefused(f"{name} of the previous run holds rows of a post that is not in this run") from None
-            if (numpy.diff(positions) < 0).any() or (groups.last is not None and positions[0] < groups.last):
+            if any(later < earlier for earlier, later in pairwise(positions)) or (groups.last is not None and positions[0] < groups.last):
                 raise PatchRefused(f"{name} of the previous run is not in this run's post order")
             taken = 0
             while waiting and where[waiting[0]] < positions[-1]:
-                cut = int(numpy.searchsorted(positions, where[waiting[0]]))
+                cut = bisect_left(positions, where[waiting[0]])
                 groups.add(old.slice(taken, cut - taken), positions[taken:cut])
                 groups.add(*rows_of(waiting.pop(0)))
                 taken = cut
@@ -693,29 +718,30 @@ class _RowGroups:
         self.writer = writer
         self.batch_size = batch_size
         self.tables: list[pa.Table] = []
-        self.positions: list[Any] = []
+        self.positions: list[int] = []  # each row's post's place in the run
         self.rows = 0
         self.written = 0
         self.last: int | None = None
 
-    def add(self, table: pa.Table, positions: Any) -> None:
+    def add(self, table: pa.Table, positions: list[int]) -> None:
         if not table.num_rows:
             return
         self.tables.append(table)
-        self.positions.append(positions)
+        self.positions += positions
         self.rows += table.num_rows
-        self.last = int(positions[-1])
+        self.last = positions[-1]
         if self.rows < self.batch_size:
             return
         pending = pa.concat_tables(self.tables)
-        ends = [*(numpy.flatnonzero(numpy.diff(numpy.concatenate(self.positions))) + 1).tolist(), self.rows]
+        # A group may end where the next row is another post's.
+        ends = [*(row for row in range(1, self.rows) if self.positions[row] != self.positions[row - 1]), self.rows]
         start = 0
         for end in ends:
             if end - start >= self.batch_size:
                 self._write(pending.slice(start, end - start))
                 start = end
         self.tables = [pending.slice(start)] if start < self.rows else []
-        self.positions = [numpy.concatenate(self.positions)[start:]] if start < self.rows else []
+        self.positions = self.positions[start:]
         self.rows -= start
 
     def _write(self, table: pa.Table) -> None:

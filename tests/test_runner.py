@@ -188,6 +188,25 @@ def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Pat
     assert result.stdout.split() == ["False", "3"]
 
 
+def test_the_command_runs_arrow_without_numpy_and_writes_what_a_library_run_writes(tmp_path: Path) -> None:
+    """The `pipeline` command (cli.run) leaves numpy out of pyarrow (pipeline.ARROW_WITHOUT);
+    its outputs equal those of run_pipeline in a process where pyarrow has numpy."""
+    command = tmp_path / "command"
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(name for name in ('numpy', 'pyarrow') if name in sys.modules)))\n"
+        f"sys.argv = ['pipeline', 'run', '-q', '--params', 'none.yaml', '--raw', {str(RAW)!r}, '--out', {str(command)!r}]\n"
+        "from pipeline.cli import run\n"
+        "run()\n"
+    )
+    (tmp_path / "none.yaml").write_text("run:\n  workers: 2\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert (result.returncode, result.stdout.strip()) == (0, "['pyarrow']"), result.stderr
+    assert "numpy" in sys.modules  # this test's process: a library user's, where pyarrow has numpy
+    run_pipeline(RAW, tmp_path / "library", load_config({"run": {"workers": 2}}))
+    assert same_tree(command, tmp_path / "library") == []
+
+
 def test_the_cli_forks_its_first_pass_workers_before_arrow_is_imported() -> None:
     """pyarrow and numpy (0.09 s of start-up) are only for tables: importing the CLI must not
     import them, so that run_pipeline forks its workers first (pipeline.tables)."""
