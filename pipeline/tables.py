@@ -69,7 +69,7 @@ class _Refusing:
 # only to convert numpy objects, which this package never hands it. The ``pipeline`` command
 # leaves it out (``pipeline.ARROW_WITHOUT``); a library user's process keeps it, as pyarrow
 # asks once and remembers: ``to_pandas()`` there needs it.
-with refusing(pipeline.ARROW_WITHOUT if "numpy" not in sys.modules else ()):
+with refusing(tuple(name for name in pipeline.ARROW_WITHOUT if name not in sys.modules)):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
