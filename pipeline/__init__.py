@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 # BENCHMARKS.md; outputs do not depend on the allocator.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-# OpenBLAS, loaded with numpy (which pyarrow imports outside the command), starts a thread per core at import,
-# and they spin: 0.1 s of CPU per start-up on this 2-core machine, taken from the workers of
-# a run that does no linear algebra (archive: 0.93 -> 0.87 s). Same rule as above: unless
-# the user chose, before any module of the package imports numpy.
+# OpenBLAS, loaded with numpy (which pyarrow imports, outside the ``pipeline`` command),
+# starts a thread per core at import, and they spin: 0.1 s of CPU per start-up on this
+# 2-core machine, taken from the workers of a run that does no linear algebra (archive:
+# 0.93 -> 0.87 s). Same rule as above: unless the user chose, before any module of the
+# package imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Modules pyarrow does without, left out when pipeline.tables imports it. Only the

@@ -5,7 +5,7 @@ Nothing else in the package opens a file but ``pipeline.tables``, this edge's Pa
 Every output folder is written under a temporary name beside its final place and renamed
 into place only when complete.
 
-``pipeline.tables`` (pyarrow, numpy) is imported by the functions that write or read a
+``pipeline.tables`` (pyarrow) is imported by the functions that write or read a
 table, not at the top of this module: a run forks its first-pass workers, which use none
 of it, before the main process has imported it (see ``runner.run_pipeline``).
 """

@@ -407,7 +407,7 @@ def _results(raw_dir: Path, relatives: list[str], config: Config) -> Iterator[It
         # and before the import below, so that the hints run ahead of the first reads.
         with reading_ahead(raw_dir, relatives, config.run.read_ahead) as passed:
             # The workers have their first posts: this process imports Arrow meanwhile, which
-            # only its second pass needs (0.09 s of CPU it spent alone at start-up before; less
+            # only its second pass needs (0.05 s of CPU, once spent alone at start-up; less
             # is gained, as the import holds the GIL that the pool's result thread waits for).
             importlib.import_module("pipeline.tables")
             yield _passing(results, passed)
