@@ -101,6 +101,8 @@ Two caveats for this machine: the figures move by ±30% with the other work runn
 of `pipeline/*.py` during a run empties the reruns' reuse (the run flags it).
 """
 _REUSED = re.compile(r"cache: (\d+)/(\d+) inputs reused from \S+(?: \((.*)\))?$", re.MULTILINE)
+# How the watch says it learns of changes, in the message of each run.
+_LEARNS = re.compile(r"\((the system tells of changes|polling for changes); Ctrl-C stops\)")
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,7 @@ class Bench:
         seconds: list[float] = []
         latencies: list[float] = []
         how: list[str] = []
+        learns: list[str] = []  # as the watch says it learns of changes: the system's notices, or polling
 
         def until_run(number: int) -> None:
             for message in messages:
@@ -436,6 +439,7 @@ class Bench:
                     how.append(found[3] or "-")
                 if message.get("run") == number:
                     seconds.append(message["seconds"])
+                    learns.extend(_LEARNS.findall(message["message"])[:1])
                     return
                 if message["level"] == "error":
                     raise RuntimeError(message["message"])
@@ -461,7 +465,7 @@ class Bench:
             process.kill()
             process.wait()
             self.fail(f"`pipeline run --watch` failed on {raw.name}: {err}")
-            return {"seconds": seconds, "latencies": latencies, "how": how[1:], "differences": ["(failed)"], "peak_kb": 0}
+            return {"seconds": seconds, "latencies": latencies, "how": how[1:], "learns": learns, "differences": ["(failed)"], "peak_kb": 0}
         fresh_out = self.fresh_dir("fresh-after-watch")
         self.run_pipeline(raw, fresh_out, cache=self.fresh_dir("cache"))
         differences = compare_trees(out, fresh_out)
@@ -471,7 +475,7 @@ class Bench:
         if differences:
             self.fail(f"the watch's output after {len(latencies)} edits of {changed.name} differs from a fresh run: {', '.join(differences[:5])}")
         print(f"reruns {' '.join(f'{x:.3f}' for x in seconds)} s; edit to report {' '.join(f'{x:.2f}' for x in latencies)} s", flush=True)
-        return {"seconds": seconds, "latencies": latencies, "how": how[1:], "differences": differences, "peak_kb": peak_kb}
+        return {"seconds": seconds, "latencies": latencies, "how": how[1:], "learns": learns, "differences": differences, "peak_kb": peak_kb}
 
     def real_incremental(self, reference: Series) -> None:
         raw = self.work / "real-copy" / "_posts"
@@ -528,13 +532,15 @@ class Bench:
                 "`pipeline run --watch --interval 0.05` started on the same folders after the rows above, then one input "
                 "edited several times (a line appended, written aside and renamed over it, as an editor saves). The watch "
                 "process keeps the interpreter and the imports loaded, so a rerun is only its own work: it reports each "
-                "rerun's time (from the change noticed to the outputs written). Edit to report adds the polling: a change "
-                "is acted on once two polls agree (`pipeline/watch.py`). The outputs after the last edit must be "
+                "rerun's time (from the change noticed to the outputs written). Edit to report adds the wait for the change to "
+                "settle (`pipeline/watch.py`): told by the system (Linux's inotify), the watch waits until the inputs have been "
+                "still for the interval, then takes one snapshot; polling (`--poll`, or a system that tells nothing), it acts once "
+                "two polls agree. The outputs after the last edit must be "
                 "byte-identical to a fresh full run's. The ratio is to the uncached full run above, interpreter start included.",
                 "",
-                "| archive | edits | watch rerun, median [min–max] (s) | rerun / full | edit to report, median (s) | how the reruns went "
-                "| peak RSS of the watch (MiB) | outputs identical |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |",
+                "| archive | edits | watch rerun, median [min–max] (s) | rerun / full | edit to report, median (s) | changes seen by "
+                "| how the reruns went | peak RSS of the watch (MiB) | outputs identical |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             ]
             for name, result in self.incremental_rows:
                 watch = result.get("watch")
@@ -546,7 +552,8 @@ class Bench:
                 hows = sorted(set(watch["how"]))
                 lines.append(
                     f"| {name} | {len(watch['seconds'])} | {median:.3f} [{min(watch['seconds']):.3f}–{max(watch['seconds']):.3f}] "
-                    f"| {median / reference:.3f} | {statistics.median(watch['latencies']):.2f} | {'; '.join(hows)} "
+                    f"| {median / reference:.3f} | {statistics.median(watch['latencies']):.2f} | {'; '.join(sorted(set(watch.get('learns', []))))} "
+                    f"| {'; '.join(hows)} "
                     f"| {watch['peak_kb'] / 1024:.0f} | {same} |"
                 )
             lines.append("")

@@ -26,7 +26,7 @@ from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
-from pipeline.io import InputSnapshot, compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
+from pipeline.io import InputNotices, InputSnapshot, compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
 from pipeline.watch import settled_changes
 
@@ -75,11 +75,18 @@ def _parser() -> argparse.ArgumentParser:
         help="keep running: whenever the inputs or the params file change, run again, reworking only what changed (needs --cache); Ctrl-C stops",
     )
     run.add_argument(
+        "--poll",
+        action="store_true",
+        help="--watch: look at the inputs every --interval rather than wait for the system's notices of changes "
+        "(for a network file system written from other machines, which sends none)",
+    )
+    run.add_argument(
         "--interval",
         type=_seconds,
         default=0.25,
         metavar="SECONDS",
-        help="--watch: pause between two looks at the inputs (default 0.25; longer on large folders, so that looking takes at most a fifth of a core)",
+        help="--watch: how long the inputs must be still before a run (default 0.25); where the system does not tell of changes, "
+        "the pause between two looks at them (longer on large folders, so that looking takes at most a fifth of a core)",
     )
 
     resolve = add("resolve", "Stage 1: remove conflict blocks; write data/01_resolve.")
@@ -301,7 +308,7 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
     if not config.run.cache_dir:
         raise ConfigError("--watch", "reruns from the result cache: add --cache DIR (or set run.cache_dir)")
     if "://" in str(args.raw):
-        raise ConfigError("--raw", f"--watch polls a local folder, not {args.raw}")
+        raise ConfigError("--raw", f"--watch watches a local folder, not {args.raw}")
     hashes: dict[str, tuple[bytes, bytes]] = {}
     snapshots: list[InputSnapshot] = []  # the last one taken: what the change settled on, and the listing the run takes
 
@@ -309,7 +316,15 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
         snapshots[:] = [snapshot_inputs(Path(args.raw), (args.params,), hashes)]
         return snapshots[0]
 
-    changes = settled_changes(snapshot, args.interval)
+    notices = None if args.poll else InputNotices.open(Path(args.raw), (args.params,))
+    try:
+        return _watch_runs(args, settled_changes(snapshot, args.interval, notices=notices), snapshots, notices)
+    finally:
+        if notices is not None:
+            notices.close()
+
+
+def _watch_runs(args: argparse.Namespace, changes: Iterator[int], snapshots: list[InputSnapshot], notices: InputNotices | None) -> int:
     code, number = 0, 0
     while True:
         number += 1
@@ -335,7 +350,8 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
             _say(args, "error", f"error: unexpected {type(err).__name__}: {err}; the watch goes on (please report this)\n{traceback.format_exc()}")
             code = 1
         seconds = time.perf_counter() - started
-        watching = f"watching {args.raw} and {args.params} (Ctrl-C stops)"
+        how = "the system tells of changes" if notices is not None and notices.reliable else "polling for changes"
+        watching = f"watching {args.raw} and {args.params} ({how}; Ctrl-C stops)"
         _say(args, "info", f"watch: run {number} took {seconds:.3f} s; {watching}", run=number, seconds=round(seconds, 4))
 
 

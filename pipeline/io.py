@@ -13,10 +13,12 @@ of it, before the main process has imported it (see ``runner.run_pipeline``).
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
 import pickle
+import select
 import shutil
 import signal
 import sqlite3
@@ -325,6 +327,149 @@ def _statuses(raw_dir: Path, relatives: list[str]) -> Iterator[tuple[str, os.sta
 def _stat_key(status: os.stat_result) -> bytes:
     # What git's index compares to take a file for unchanged without reading it.
     return struct.pack("<4q", status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
+
+
+# inotify(7): what a watched folder reports. The noticed kinds are those that move a
+# folder's listing or a file's stat, which is what ``snapshot_inputs`` fingerprints.
+_IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
+_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
+_IN_ONLYDIR, _IN_ISDIR = 0x1000000, 0x40000000
+_IN_NOTICED: Final = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF
+_IN_EVENT: Final = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
+
+
+class InputNotices:
+    """The kernel's notices of changes to the inputs (Linux's inotify), for ``pipeline run --watch``,
+    which then need not poll to see a change (``watch.settled_changes``).
+
+    Watched: the raw folder and every folder under it that ``discover`` enters (those made
+    later as they appear), and the folder of each file ``also`` names, for that name only.
+    A name that is not an input (a dotfile: an editor's swap or temporary file) is no notice.
+    A notice says that something may have changed; the watch takes a snapshot to see what.
+    ``reliable`` turns False for good when a folder cannot be watched (the user's limit,
+    ``fs.inotify.max_user_watches``, reached): the watch then polls as it does without.
+    """
+
+    def __init__(self, fd: int, libc: Any, raw_dir: Path, also: Iterable[Path]) -> None:
+        self._fd, self._libc, self._raw_dir = fd, libc, raw_dir
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+        self._watches: dict[int, tuple[str | None, frozenset[str]]] = {}  # wd: (folder of inputs, or None; other names noticed)
+        self._also = tuple((os.path.dirname(os.path.abspath(extra)), os.path.basename(extra)) for extra in also)
+        self._root: int | None = None
+        self._walk = True  # the raw folder's tree is to be (re)watched before the next wait
+        self.reliable = True
+        self._watch_tree()
+
+    @classmethod
+    def open(cls, raw_dir: Path, also: Iterable[Path] = ()) -> InputNotices | None:
+        """The notices, or None where the system gives none (not Linux, or no inotify
+        instance left for this user) or cannot watch every folder."""
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        notices = cls(fd, libc, raw_dir, also)
+        if not notices.reliable:
+            notices.close()
+            return None
+        return notices
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as a notice comes, False if none came within ``timeout`` seconds.
+
+        >>> import tempfile; folder = Path(tempfile.mkdtemp()); notices = InputNotices.open(folder)
+        >>> _ = (folder / "a.md").write_text("x"); notices is None or notices.wait(1.0)  # None: not Linux
+        True
+        >>> _ = notices is None or notices.close()
+        """
+        if self._walk or self._root is None:  # a raw folder missing is looked for at each wait
+            self._watch_tree()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if not self._poll.poll(remaining * 1000):
+                return False
+            if self._read():
+                return True
+            if remaining == 0.0:
+                return False
+
+    def _watch_tree(self) -> None:
+        self._walk = False
+        for folder, name in self._also:
+            self._watch(folder, None, frozenset((name,)))
+        for folder, subfolders, _ in os.walk(self._raw_dir, followlinks=False):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # as ``discover``
+            wd = self._watch(folder, folder, frozenset())
+            if folder == str(self._raw_dir) and wd is not None:
+                self._root = wd
+
+    def _watch(self, path: str, inputs: str | None, names: frozenset[str]) -> int | None:
+        wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(path), _IN_NOTICED | _IN_ONLYDIR))
+        if wd < 0:
+            # A folder gone or replaced meanwhile is no loss; any other refusal is.
+            self.reliable = self.reliable and ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR)
+            return None
+        old_inputs, old_names = self._watches.get(wd, (None, frozenset()))
+        self._watches[wd] = (inputs or old_inputs, names | old_names)  # the params file may sit in a raw folder
+        return wd
+
+    def _read(self) -> bool:
+        noticed = False
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return noticed
+            offset = 0
+            while offset < len(data):
+                wd, mask, _, length = _IN_EVENT.unpack_from(data, offset)
+                name = os.fsdecode(data[offset + _IN_EVENT.size : offset + _IN_EVENT.size + length].rstrip(b"\0"))
+                offset += _IN_EVENT.size + length
+                noticed = self._event(wd, mask, name) or noticed
+
+    def _event(self, wd: int, mask: int, name: str) -> bool:
+        if mask & _IN_Q_OVERFLOW:  # events were lost, folders made among them too
+            self._walk = True
+            return True
+        if wd not in self._watches:
+            return False
+        inputs, names = self._watches[wd]
+        if mask & _IN_IGNORED:  # the folder is gone: its watch with it
+            del self._watches[wd]
+        if wd == self._root and mask & (_IN_IGNORED | _IN_MOVE_SELF):
+            self._forget_tree()
+            return True
+        if inputs is None:
+            return name in names
+        if not name:  # the folder itself
+            return True
+        if name.startswith("."):  # not an input, nor a folder ``discover`` enters
+            return name in names
+        if mask & _IN_ISDIR and mask & (_IN_MOVED_FROM | _IN_CREATE | _IN_MOVED_TO):
+            self._walk = True  # a folder made, moved in or renamed: watch it, and under it by its new paths
+        return True
+
+    def _forget_tree(self) -> None:
+        # The raw folder was removed or renamed: stop listening to its old tree, and watch
+        # whatever holds its name from the next wait on (nothing, until it is made again).
+        # A watch that was also a params file's is made again with the tree.
+        for wd, (inputs, _) in list(self._watches.items()):
+            if inputs is not None:
+                self._libc.inotify_rm_watch(self._fd, wd)
+                del self._watches[wd]
+        self._root = None
+        self._walk = True
 
 
 # File systems keep times in coarse ticks (a few ms on Linux, 2 s on FAT): a file changed

@@ -1,19 +1,35 @@
 """When to run again in ``pipeline run --watch``: after a change of the inputs has settled.
 
-The loop knows nothing of files: it polls a ``snapshot`` function (``io.snapshot_inputs``)
-and compares fingerprints, so that its timing can be tested with a fake clock.
+The loop knows nothing of files: it takes snapshots through a ``snapshot`` function
+(``io.snapshot_inputs``) and compares fingerprints, and it may wait on ``Notices`` of
+changes (``io.InputNotices``) instead of polling, so that its timing can be tested with a
+fake clock.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterator
-from typing import Final
+from typing import Final, Protocol
 
 # Polling a large folder is itself work (a stat per input: about 0.3 s at 100,000 files):
 # the pause between two polls is at least this many times what the last poll took, so
 # that watching costs at most a fifth of one core, whatever the archive's size.
 POLL_SHARE: Final = 4
+# With notices, a poll only catches what the kernel does not report (a file written by
+# another machine on a network file system): at most a fortieth of a core.
+NOTICED_POLL_SHARE: Final = 40
+
+
+class Notices(Protocol):
+    """What the system says of changes to the inputs (``io.InputNotices``)."""
+
+    @property
+    def reliable(self) -> bool:
+        """Every change of the inputs gets a notice (else the watch polls as without them)."""
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as a notice comes, False if none came within ``timeout`` seconds."""
 
 
 def settled_changes(
@@ -21,15 +37,22 @@ def settled_changes(
     interval: float,
     sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    notices: Notices | None = None,
 ) -> Iterator[int]:
-    """Yield 0 at once (the first run), then the number of polls each change took to settle.
+    """Yield 0 at once (the first run), then the number of snapshots each change took to settle.
 
-    A change is yielded once two polls in a row agree on it, so that a copy of many files,
-    a ``git checkout`` or an editor's save in several writes gives one run on the whole
-    result, not one per file; one undone before it settled gives none. The snapshot is
-    taken before each yield: what changes while the caller runs is seen by the next poll.
-    The pause between polls is ``interval``, or ``POLL_SHARE`` times what the last poll
-    took if that is longer.
+    A change is yielded once it has settled, so that a copy of many files, a ``git
+    checkout`` or an editor's save in several writes gives one run on the whole result, not
+    one per file; one undone before it settled gives none. The snapshot is taken before
+    each yield: what changes while the caller runs is seen by the next snapshot.
+
+    Without notices (or with unreliable ones) the loop polls: a change has settled once two
+    polls in a row agree on it, and the pause between polls is ``interval``, or
+    ``POLL_SHARE`` times what the last poll took if that is longer. With notices it waits
+    on them: a snapshot is taken once no notice has come for ``interval`` seconds, and
+    its change has settled if no notice came while it was taken. A poll still comes when
+    no notice has for ``NOTICED_POLL_SHARE`` times what the last snapshot took (or
+    ``interval``), for what the system does not report; its change settles as a poll's.
 
     >>> states = iter(["a", "a", "b", "c", "c", "c"])
     >>> changes = settled_changes(lambda: next(states), 0.1, sleep=lambda _: None)
@@ -39,12 +62,25 @@ def settled_changes(
     seen, took = _timed(snapshot, clock)
     yield 0
     while True:
-        sleep(max(interval, POLL_SHARE * took))
+        if notices is not None and notices.reliable:
+            noticed = notices.wait(max(interval, NOTICED_POLL_SHARE * took))
+            if noticed:
+                _until_quiet(notices, interval)
+        else:
+            noticed = False
+            sleep(max(interval, POLL_SHARE * took))
         current, took = _timed(snapshot, clock)
         if current == seen:
             continue
         polls = 1
         while True:
+            if noticed and notices is not None:
+                if not notices.wait(0):
+                    break  # nothing moved while the snapshot was taken
+                _until_quiet(notices, interval)
+                current, took = _timed(snapshot, clock)
+                polls += 1
+                continue
             sleep(max(interval, POLL_SHARE * took))
             again, took = _timed(snapshot, clock)
             if again == current:
@@ -53,6 +89,12 @@ def settled_changes(
         if current != seen:  # not a change that was undone before it settled
             seen = current
             yield polls
+
+
+def _until_quiet(notices: Notices, interval: float) -> None:
+    # A burst (a checkout, a copy, an editor's several writes) is over once it paused.
+    while notices.wait(interval):
+        pass
 
 
 def _timed(snapshot: Callable[[], Hashable], clock: Callable[[], float]) -> tuple[Hashable, float]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import itertools
 import json
 import os
@@ -14,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,9 @@ from hypothesis import strategies as st
 
 from benchmarks.bench import interruptible
 from pipeline.config import load_config
-from pipeline.io import snapshot_inputs
+from pipeline.io import InputNotices, snapshot_inputs
 from pipeline.runner import run_pipeline
-from pipeline.watch import POLL_SHARE, settled_changes
+from pipeline.watch import NOTICED_POLL_SHARE, POLL_SHARE, settled_changes
 from tests.conftest import CORPUS, RAW, ROOT, same_tree
 
 
@@ -118,6 +121,93 @@ def test_a_change_undone_before_it_settled_runs_nothing() -> None:
     assert _runs(["a", "b", "a", "a", "a"]) == [(1, "a")]
 
 
+class FakeNotices:
+    """The system's notices at given moments of a FakeTime clock (``watch.Notices``)."""
+
+    def __init__(self, fake: FakeTime, moments: list[float], reliable: bool = True) -> None:
+        self.fake, self.moments, self.reliable = fake, sorted(moments), reliable
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        if self.moments and self.moments[0] <= self.fake.now + timeout:
+            self.fake.now = max(self.fake.now, self.moments[0])
+            # One read takes every notice queued by then, as from the kernel.
+            self.moments = [moment for moment in self.moments if moment > self.fake.now]
+            return True
+        self.fake.now += timeout
+        return False
+
+
+def _noticed(changes: dict[float, str], moments: list[float], cost: float = 0.5, reliable: bool = True) -> tuple[list[tuple[float, str]], int]:
+    """A watch with notices over a folder whose state moves at the moments ``changes`` gives:
+    each run as (when it starts, the state it sees), and how many snapshots were taken."""
+    fake = FakeTime()
+    taken: list[str] = []
+
+    def snapshot() -> str:
+        if fake.now > 60:
+            raise TimeoutError  # the watch would go on: stop looking here
+        state = next((changes[moment] for moment in sorted(changes, reverse=True) if moment <= fake.now), "a")
+        fake.now += cost
+        taken.append(state)
+        return state
+
+    notices = FakeNotices(fake, moments, reliable)
+    runs = []
+    with suppress(TimeoutError):
+        for _ in settled_changes(snapshot, 0.25, fake.sleep, fake.clock, notices):
+            runs.append((round(fake.now, 3), taken[-1]))
+    return runs, len(taken)
+
+
+def test_a_notice_brings_the_snapshot_without_waiting_for_a_poll() -> None:
+    # A snapshot costs 0.5 s: polling would look every 2 s, and take two looks to settle.
+    runs, _ = _noticed({10.0: "b", 40.0: "c"}, [10.0, 40.0])
+    assert runs[:2] == [(0.5, "a"), (10.75, "b")]  # still for 0.25 s, then one snapshot
+
+
+def test_a_burst_of_notices_gives_one_run_once_it_is_over() -> None:
+    runs, _ = _noticed({5.0: "b", 5.2: "c", 40.0: "d"}, [5.0, 5.1, 5.2, 5.3])
+    assert runs[:2] == [(0.5, "a"), (6.05, "c")]
+
+
+def test_a_notice_while_the_snapshot_is_taken_takes_another() -> None:
+    # Still from 5.25 s, the snapshot runs to 5.75 s; a write at 5.5 s came meanwhile.
+    runs, _ = _noticed({5.0: "b", 5.5: "c", 40.0: "d"}, [5.0, 5.5])
+    assert runs[:2] == [(0.5, "a"), (6.5, "c")]
+
+
+def test_a_notice_of_nothing_the_snapshot_sees_runs_nothing() -> None:
+    # Notices at 2 and 3 s with the listing unchanged (a file written and removed, say): a
+    # snapshot each, no run; the change at 40 s, with no notice, waits for a poll (20 s apart).
+    runs, taken = _noticed({40.0: "b"}, [2.0, 3.0])
+    assert runs[:2] == [(0.5, "a"), (47.25, "b")]
+    assert taken == 6  # the first; one after each notice; polls at 23.75 ("a"), 44.25 ("b"), 46.75 ("b")
+
+
+def test_without_a_notice_a_poll_still_comes_now_and_then() -> None:
+    # A change the system did not report (a network file system written from elsewhere):
+    # seen by the poll after NOTICED_POLL_SHARE times a snapshot's cost, settled by a second.
+    runs, _ = _noticed({3.0: "b"}, [], cost=0.1)
+    assert runs[:2] == [(0.1, "a"), (round(0.1 + NOTICED_POLL_SHARE * 0.1 + 0.1 + POLL_SHARE * 0.1 + 0.1, 3), "b")]
+
+
+def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
+    fake = FakeTime()
+    notices = FakeNotices(fake, [1.0], reliable=False)
+    states = iter(["a", "a", "b", "b"])
+
+    def snapshot() -> str:
+        fake.now += 0.5
+        return next(states)
+
+    changes = settled_changes(snapshot, 0.25, fake.sleep, fake.clock, notices)
+    assert [next(changes), next(changes)] == [0, 1]
+    assert notices.waits == []
+    assert fake.sleeps == [POLL_SHARE * 0.5] * 3
+
+
 def test_the_snapshot_moves_on_every_kind_of_change(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -193,14 +283,109 @@ def test_an_edit_of_a_symbolic_links_target_moves_the_snapshot(tmp_path: Path) -
     assert snapshot_inputs(raw) != before
 
 
+# The system's notices (Linux's inotify), on a real folder.
+
+
+@pytest.fixture
+def notices(tmp_path: Path) -> Iterator[tuple[Path, Path, InputNotices]]:
+    raw, settings = tmp_path / "raw", tmp_path / "settings"
+    (raw / "2019" / "05").mkdir(parents=True)
+    settings.mkdir()
+    params = settings / "params.yaml"
+    params.write_text("resolve: {}\n")
+    opened = InputNotices.open(raw, (params,))
+    if opened is None:
+        pytest.skip("this system gives no notices of file changes (inotify is Linux's); the watch polls there")
+    try:
+        yield raw, params, opened
+    finally:
+        opened.close()
+
+
+def _told(notices: InputNotices) -> bool:
+    """A notice came (within 2 s: the kernel's are immediate); then wait for the quiet after."""
+    told = notices.wait(2.0)
+    while notices.wait(0.05):
+        pass
+    return told
+
+
+def test_the_system_tells_of_every_change_of_the_inputs(notices: tuple[Path, Path, InputNotices]) -> None:
+    raw, _, told = notices
+    assert not told.wait(0.05), "nothing changed yet"
+    (raw / "a.md").write_text("one")
+    assert _told(told)
+    (raw / "2019" / "05" / "b.md").write_text("two")  # a folder that was there from the start
+    assert _told(told)
+    edited = raw / ".a.md.swp"
+    edited.write_text("One")  # an editor's save: a dotfile, no input, written aside ...
+    assert not told.wait(0.2)
+    edited.replace(raw / "a.md")  # ... then renamed over the input
+    assert _told(told)
+    (raw / "2020").mkdir()  # a new folder, then a post in it: watched as it appeared
+    assert _told(told)
+    (raw / "2020" / "c.md").write_text("three")
+    assert _told(told)
+    (raw / "2019").rename(raw / "2018")  # a folder renamed: the watches under it follow
+    assert _told(told)
+    (raw / "2018" / "05" / "b.md").unlink()
+    assert _told(told)
+    os.utime(raw / "a.md", ns=(1, 1))  # the stat moves, so the snapshot would
+    assert _told(told)
+    assert told.reliable
+
+
+def test_the_params_file_is_watched_by_its_own_name(notices: tuple[Path, Path, InputNotices]) -> None:
+    _, params, told = notices
+    (params.parent / "notes.txt").write_text("not watched")  # the params file's folder holds others
+    assert not told.wait(0.2)
+    params.write_text("resolve: {side: theirs}\n")
+    assert _told(told)
+    aside = params.with_name("params.yaml.new")
+    aside.write_text("resolve: {}\n")
+    assert not told.wait(0.2)
+    aside.replace(params)
+    assert _told(told)
+
+
+def test_a_raw_folder_removed_then_made_again_is_watched_again(notices: tuple[Path, Path, InputNotices]) -> None:
+    raw, _, told = notices
+    shutil.rmtree(raw)
+    assert _told(told)
+    raw.mkdir()  # nothing watches its parent: seen by the poll that follows a missing folder
+    assert not told.wait(0.05)  # each wait first watches the raw folder again if it is back
+    (raw / "d.md").write_text("four")
+    assert _told(told)
+    assert told.reliable
+
+
+def test_a_folder_the_system_will_not_watch_makes_the_notices_unreliable(tmp_path: Path) -> None:
+    class Refusing:
+        def __init__(self, code: int) -> None:
+            self.code = code
+
+        def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+            ctypes.set_errno(self.code)
+            return -1
+
+    read, write = os.pipe()
+    try:
+        # A folder gone meanwhile is no loss; the user's limit of watches reached is.
+        assert InputNotices(read, Refusing(errno.ENOENT), tmp_path, ()).reliable
+        assert not InputNotices(read, Refusing(errno.ENOSPC), tmp_path, ()).reliable
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 # The command, run as a user runs it: a process, edits under it, then Ctrl-C.
 
 
 class Watcher:
     """``pipeline run --watch`` in a child process; its JSON log lines, read as they come."""
 
-    def __init__(self, raw: Path, out: Path, cache: Path, params: Path) -> None:
-        command = [sys.executable, "-m", "pipeline", "run", "--watch", "--interval", "0.05", "--log-format", "json"]
+    def __init__(self, raw: Path, out: Path, cache: Path, params: Path, *flags: str) -> None:
+        command = [sys.executable, "-m", "pipeline", "run", "--watch", "--interval", "0.05", "--log-format", "json", *flags]
         command += ["--raw", str(raw), "--out", str(out), "--cache", str(cache), "--params", str(params)]
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=interruptible)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -254,8 +439,29 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, Path, Watcher]]:
             watcher.process.wait()
 
 
-def test_watch_reruns_each_edit_in_place_and_equals_a_fresh_run(watched: tuple[Path, Path, Watcher], tmp_path: Path) -> None:
-    raw, _, watcher = watched
+@pytest.mark.parametrize("how", ["the system tells of changes", "polling for changes"])
+def test_watch_reruns_each_edit_in_place_and_equals_a_fresh_run(how: str, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(CORPUS if CORPUS.is_dir() else RAW, raw)
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    if how.startswith("the system"):
+        probe = InputNotices.open(raw)
+        if probe is None:
+            pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
+        probe.close()
+    watcher = Watcher(raw, tmp_path / "out", tmp_path / "cache", params, *(["--poll"] if how.startswith("polling") else []))
+    try:
+        first = watcher.until("watch: run 1 took")
+        assert f"({how}; Ctrl-C stops)" in first[-1]["message"]
+        _edit_twice(raw, watcher, tmp_path)
+    finally:
+        if watcher.process.poll() is None:
+            watcher.process.kill()
+            watcher.process.wait()
+
+
+def _edit_twice(raw: Path, watcher: Watcher, tmp_path: Path) -> None:
     post = next(p for p in sorted(raw.iterdir()) if p.read_bytes().startswith(b"---\n"))
     text = post.read_text(encoding="utf-8")
     end = text.index("\n---\n", 4) + 5  # a paragraph at the top of the body: the export row stays last
