@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--poll",
         action="store_true",
-        help="--watch: look at the inputs every --interval rather than wait for the system's notices of changes "
+        help="--watch: look at the inputs at the pace --interval sets rather than wait for the system's notices of changes "
         "(for a network file system written from other machines, which sends none)",
     )
     run.add_argument(

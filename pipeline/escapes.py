@@ -8,10 +8,9 @@ apostrophes, so only ftfy's encoding fixers are used, and only on text ftfy flag
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Final
-
-import ftfy
-from ftfy.badness import BADNESS_RE
 
 # One or more backslashes then u + 4 hex digits (or U + 8): a JSON/Python escape, possibly
 # escaped again (``\\u00e9``) by a second serialisation.
@@ -52,17 +51,36 @@ _MOJIBAKE_HINT: Final = re.compile(
 # runs only there. French bodies are a third non-ASCII neighbourhood, two thirds plain text.
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
 BADNESS_REACH: Final = 6
-_ENCODING_ONLY: Final = ftfy.TextFixerConfig(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    remove_control_chars=False,
-    normalization=None,
-    explain=False,
-)
+
+
+# Heuristic ``ftfy_on_demand``: ftfy is imported by the first text that looks like mojibake
+# (``_MOJIBAKE_HINT``), not by every run. With what it loads (its formatting module and
+# wcwidth, which this package never uses) it cost 0.02 s of the one-core start-up, before
+# the workers could begin; on the whole archive the hint lets one text through to ftfy's
+# check, and none to its fixer.
+@cache
+def _badness() -> re.Pattern[str]:
+    from ftfy.badness import BADNESS_RE
+
+    return BADNESS_RE
+
+
+@cache
+def _fix_encoding() -> Callable[[str], str]:
+    import ftfy
+
+    only = ftfy.TextFixerConfig(
+        unescape_html=False,
+        remove_terminal_escapes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        remove_control_chars=False,
+        normalization=None,
+        explain=False,
+    )
+    return partial(ftfy.fix_encoding, config=only)
 
 
 def decode_escapes(text: str) -> str:
@@ -111,7 +129,7 @@ def fix_mojibake(text: str) -> str:
     ('mobilité “douce”', 'L’été « doux »')
     """
     if not text.isascii() and _MOJIBAKE_HINT.search(text) and is_bad(text):
-        return ftfy.fix_encoding(text, _ENCODING_ONLY)
+        return _fix_encoding()(text)
     return text
 
 
@@ -123,15 +141,16 @@ def is_bad(text: str) -> bool:
     >>> is_bad("Le vélo\u00a0» revient"), is_bad("mobilitÃ© douce")
     (False, True)
     """
+    badness = _badness()
     start = end = -1
     for run in _NON_ASCII_RUN.finditer(text):
         if end < 0 or run.start() - BADNESS_REACH > end:
-            if end >= 0 and BADNESS_RE.search(text, start, end):
+            if end >= 0 and badness.search(text, start, end):
                 return True
             start = max(run.start() - BADNESS_REACH, 0)
         end = run.end() + BADNESS_REACH
     # A search from ``start`` > 0 does not let ``^`` match there, as it must not.
-    return end >= 0 and BADNESS_RE.search(text, start, end) is not None
+    return end >= 0 and badness.search(text, start, end) is not None
 
 
 def remove_excel_debris(text: str) -> str:

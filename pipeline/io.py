@@ -262,7 +262,7 @@ def snapshot_inputs(raw_dir: Path, also: Iterable[Path] = (), hashes: dict[str, 
     """A fingerprint of the inputs as the file system lists them, and of the files ``also``
     names (the params file): it moves when an input is added, removed, renamed or written.
 
-    For ``pipeline run --watch``, which polls it. Each file counts by its stat (size, mtime,
+    For ``pipeline run --watch``, which takes one at each look. Each file counts by its stat (size, mtime,
     ctime, inode). One changed in the last ``STAMP_MARGIN_NS`` also counts by a hash of its
     bytes, as a file system with coarse times (FAT's 2 s) may give a second write of the
     same size the same stat; ``hashes`` (relative path: stat, hash) keeps that hash while
@@ -297,7 +297,7 @@ def snapshot_inputs(raw_dir: Path, also: Iterable[Path] = (), hashes: dict[str, 
                 key += _stat_key(status)
             known = None if hashes is None else hashes.get(relative)
             if stat.S_ISREG(status.st_mode) and max(status.st_mtime_ns, status.st_ctime_ns) >= recent:
-                with open(path, "rb") as handle:  # read again at every poll while recent: the stat may hide a write
+                with open(path, "rb") as handle:  # read again at every snapshot while recent: the stat may hide a write
                     known = (key, hashlib.file_digest(handle, "blake2b").digest())
             if known is not None and known[0] == key:
                 kept[relative] = known
@@ -344,19 +344,22 @@ class InputNotices:
     which then need not poll to see a change (``watch.settled_changes``).
 
     Watched: the raw folder and every folder under it that ``discover`` enters (those made
-    later as they appear), and the folder of each file ``also`` names, for that name only.
-    A name that is not an input (a dotfile: an editor's swap or temporary file) is no notice.
-    A notice says that something may have changed; the watch takes a snapshot to see what.
-    ``reliable`` turns False for good when a folder cannot be watched (the user's limit,
-    ``fs.inotify.max_user_watches``, reached): the watch then polls as it does without.
+    later as they appear, a folder's watch set before it is listed so that none made
+    meanwhile is missed), and by their names only: the raw folder in its parent (removed,
+    renamed or made again), each file ``also`` names (the params file) in its folder, and
+    such a file's target if it is a symbolic link. A name that is not an input (a dotfile:
+    an editor's swap or temporary file) is no notice. A notice says that something may have
+    changed; the watch takes a snapshot to see what. ``reliable`` turns False for good when
+    a folder cannot be watched (the user's limit, ``fs.inotify.max_user_watches``,
+    reached): the watch then polls as it does without notices.
     """
 
     def __init__(self, fd: int, libc: Any, raw_dir: Path, also: Iterable[Path]) -> None:
-        self._fd, self._libc, self._raw_dir = fd, libc, raw_dir
+        self._fd, self._libc, self._raw_dir = fd, libc, str(raw_dir)
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
-        self._watches: dict[int, tuple[str | None, frozenset[str]]] = {}  # wd: (folder of inputs, or None; other names noticed)
-        self._also = tuple((os.path.dirname(os.path.abspath(extra)), os.path.basename(extra)) for extra in also)
+        self._watches: dict[int, tuple[bool, frozenset[str]]] = {}  # wd: (a folder of inputs; other names noticed)
+        self._named = tuple(_named_places((raw_dir, *also)))
         self._root: int | None = None
         self._walk = True  # the raw folder's tree is to be (re)watched before the next wait
         self.reliable = True
@@ -375,14 +378,26 @@ class InputNotices:
             return None
         if fd < 0:
             return None
-        notices = cls(fd, libc, raw_dir, also)
+        try:
+            notices = cls(fd, libc, raw_dir, also)
+        except BaseException:
+            os.close(fd)
+            raise
         if not notices.reliable:
             notices.close()
             return None
         return notices
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> InputNotices:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def wait(self, timeout: float) -> bool:
         """True as soon as a notice comes, False if none came within ``timeout`` seconds.
@@ -406,23 +421,40 @@ class InputNotices:
 
     def _watch_tree(self) -> None:
         self._walk = False
-        for folder, name in self._also:
-            self._watch(folder, None, frozenset((name,)))
-        for folder, subfolders, _ in os.walk(self._raw_dir, followlinks=False):
-            subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # as ``discover``
-            wd = self._watch(folder, folder, frozenset())
-            if folder == str(self._raw_dir) and wd is not None:
+        for folder, name in self._named:
+            self._watch(folder, False, frozenset((name,)))
+        # Each folder's watch before its listing: a folder made after the listing is told of.
+        watched: set[int] = set()
+        self._root = None
+        folders = [self._raw_dir]
+        while folders:
+            folder = folders.pop()
+            wd = self._watch(folder, True, frozenset())
+            if wd is None:
+                continue
+            watched.add(wd)
+            if folder == self._raw_dir:
                 self._root = wd
+            with suppress(OSError), os.scandir(folder) as entries:
+                folders.extend(entry.path for entry in entries if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False))
+        for wd in [wd for wd, (inputs, _) in self._watches.items() if inputs and wd not in watched]:
+            self._unwatch(wd)  # a folder moved out of the raw folder, or the old tree of a raw folder renamed away
 
-    def _watch(self, path: str, inputs: str | None, names: frozenset[str]) -> int | None:
+    def _watch(self, path: str, inputs: bool, names: frozenset[str]) -> int | None:
         wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(path), _IN_NOTICED | _IN_ONLYDIR))
         if wd < 0:
-            # A folder gone or replaced meanwhile is no loss; any other refusal is.
-            self.reliable = self.reliable and ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR)
+            # A folder gone, replaced or unreadable (``discover`` skips it too) is no loss;
+            # any other refusal is.
+            self.reliable = self.reliable and ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR, errno.EACCES)
             return None
-        old_inputs, old_names = self._watches.get(wd, (None, frozenset()))
+        old_inputs, old_names = self._watches.get(wd, (False, frozenset()))
         self._watches[wd] = (inputs or old_inputs, names | old_names)  # the params file may sit in a raw folder
         return wd
+
+    def _unwatch(self, wd: int) -> None:
+        self._libc.inotify_rm_watch(self._fd, wd)
+        _, names = self._watches.pop(wd)
+        self._walk = self._walk or bool(names)  # it was a named place's too: watched again by name
 
     def _read(self) -> bool:
         noticed = False
@@ -445,31 +477,34 @@ class InputNotices:
         if wd not in self._watches:
             return False
         inputs, names = self._watches[wd]
-        if mask & _IN_IGNORED:  # the folder is gone: its watch with it
+        if mask & _IN_IGNORED:  # the folder is gone, and its watch with it: watch what holds its name now
             del self._watches[wd]
-        if wd == self._root and mask & (_IN_IGNORED | _IN_MOVE_SELF):
-            self._forget_tree()
+            self._walk = True
             return True
-        if inputs is None:
-            return name in names
+        if wd == self._root and mask & _IN_MOVE_SELF:  # renamed away: the raw path names another folder, or none
+            self._root = None
+            self._walk = True
+            return True
+        if name in names:
+            if not inputs:
+                self._walk = True  # the raw folder or a params file's link made, removed or renamed
+            return True
+        if not inputs:
+            return False
         if not name:  # the folder itself
             return True
         if name.startswith("."):  # not an input, nor a folder ``discover`` enters
-            return name in names
+            return False
         if mask & _IN_ISDIR and mask & (_IN_MOVED_FROM | _IN_CREATE | _IN_MOVED_TO):
-            self._walk = True  # a folder made, moved in or renamed: watch it, and under it by its new paths
+            self._walk = True  # a folder made, moved in or out, or renamed: watch what is under the raw folder now
         return True
 
-    def _forget_tree(self) -> None:
-        # The raw folder was removed or renamed: stop listening to its old tree, and watch
-        # whatever holds its name from the next wait on (nothing, until it is made again).
-        # A watch that was also a params file's is made again with the tree.
-        for wd, (inputs, _) in list(self._watches.items()):
-            if inputs is not None:
-                self._libc.inotify_rm_watch(self._fd, wd)
-                del self._watches[wd]
-        self._root = None
-        self._walk = True
+
+def _named_places(paths: Iterable[Path]) -> Iterator[tuple[str, str]]:
+    """(folder, name) of each path, and of its target if it is a symbolic link."""
+    for path in paths:
+        for place in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+            yield os.path.dirname(place), os.path.basename(place)
 
 
 # File systems keep times in coarse ticks (a few ms on Linux, 2 s on FAT): a file changed
@@ -979,15 +1014,13 @@ def code_version() -> str:
     """A hash of the package's source and of the libraries that shape its output (Python,
     PyYAML and whether it uses libyaml, ftfy, pyarrow): a cache entry, or a patched rerun's
     previous output, from other code is never reused."""
-    from importlib import metadata  # pyarrow's version without importing it (pipeline.tables)
-
-    import ftfy  # already imported by the steps; named here for its version
+    from importlib import metadata  # versions without importing: pyarrow (pipeline.tables), ftfy (escapes, on demand)
 
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(f"{sys.version}|{yaml.__version__}|{yaml.__with_libyaml__}|{ftfy.__version__}|{metadata.version('pyarrow')}".encode())
+    digest.update(f"{sys.version}|{yaml.__version__}|{yaml.__with_libyaml__}|{metadata.version('ftfy')}|{metadata.version('pyarrow')}".encode())
     return digest.hexdigest()
 
 

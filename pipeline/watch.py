@@ -19,6 +19,10 @@ POLL_SHARE: Final = 4
 # With notices, a poll only catches what the kernel does not report (a file written by
 # another machine on a network file system): at most a fortieth of a core.
 NOTICED_POLL_SHARE: Final = 40
+# A stream of notices that never pauses (a sync client, a log written every 0.1 s) is waited
+# out at most this many intervals (or a noticed poll's pause, if longer); the change is then
+# settled as a poll's, by two snapshots that agree.
+QUIET_LIMIT: Final = 20
 
 
 class Notices(Protocol):
@@ -52,7 +56,8 @@ def settled_changes(
     on them: a snapshot is taken once no notice has come for ``interval`` seconds, and
     its change has settled if no notice came while it was taken. A poll still comes when
     no notice has for ``NOTICED_POLL_SHARE`` times what the last snapshot took (or
-    ``interval``), for what the system does not report; its change settles as a poll's.
+    ``interval``), for what the system does not report, and when notices have not paused
+    for ``QUIET_LIMIT`` intervals (or that long); its change settles as a poll's.
 
     >>> states = iter(["a", "a", "b", "c", "c", "c"])
     >>> changes = settled_changes(lambda: next(states), 0.1, sleep=lambda _: None)
@@ -62,10 +67,9 @@ def settled_changes(
     seen, took = _timed(snapshot, clock)
     yield 0
     while True:
+        limit = max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took)
         if notices is not None and notices.reliable:
-            noticed = notices.wait(max(interval, NOTICED_POLL_SHARE * took))
-            if noticed:
-                _until_quiet(notices, interval)
+            noticed = notices.wait(max(interval, NOTICED_POLL_SHARE * took)) and _until_quiet(notices, interval, clock, limit)
         else:
             noticed = False
             sleep(max(interval, POLL_SHARE * took))
@@ -77,7 +81,7 @@ def settled_changes(
             if noticed and notices is not None:
                 if not notices.wait(0):
                     break  # nothing moved while the snapshot was taken
-                _until_quiet(notices, interval)
+                noticed = _until_quiet(notices, interval, clock, limit)
                 current, took = _timed(snapshot, clock)
                 polls += 1
                 continue
@@ -91,10 +95,14 @@ def settled_changes(
             yield polls
 
 
-def _until_quiet(notices: Notices, interval: float) -> None:
-    # A burst (a checkout, a copy, an editor's several writes) is over once it paused.
+def _until_quiet(notices: Notices, interval: float, clock: Callable[[], float], limit: float) -> bool:
+    """Wait until a burst of notices (a checkout, a copy, an editor's several writes) has
+    paused for ``interval``: True; False if it has not within ``limit`` seconds."""
+    ends = clock() + limit
     while notices.wait(interval):
-        pass
+        if clock() >= ends:
+            return False
+    return True
 
 
 def _timed(snapshot: Callable[[], Hashable], clock: Callable[[], float]) -> tuple[Hashable, float]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 # The regex parser, to read ftfy's pattern (typeshed only has the deprecated sre_* names).
 import re._compiler as re_compiler  # type: ignore[import-not-found]
 import re._constants as re_constants  # type: ignore[import-not-found]
 import re._parser as re_parser  # type: ignore[import-not-found]
+import subprocess
+import sys
 
 import pytest
 from ftfy.badness import BADNESS_RE
@@ -101,6 +104,19 @@ def test_decode_escapes_idempotent_on_escaped_backslash() -> None:
 
 
 # --- fix_mojibake ------------------------------------------------------------------------
+
+
+def test_ftfy_is_imported_by_the_first_text_that_looks_like_mojibake_not_at_start_up() -> None:
+    # Heuristic ``ftfy_on_demand``: in a fresh process, as the command starts.
+    script = (
+        "import sys; import pipeline.cli; from pipeline.escapes import fix_mojibake\n"
+        "print('ftfy' in sys.modules, 'wcwidth' in sys.modules)\n"
+        "print(fix_mojibake('L\u2019\u00e9t\u00e9 \u00ab doux \u00bb'), 'ftfy' in sys.modules)\n"
+        "print(fix_mojibake('mobilit\u00c3\u00a9'), 'ftfy' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, encoding="utf-8", timeout=60, check=True, env=env)
+    assert done.stdout.splitlines() == ["False False", "L’été « doux » False", "mobilité True"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import os
 import queue
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from benchmarks.bench import interruptible
 from pipeline.config import load_config
 from pipeline.io import InputNotices, snapshot_inputs
 from pipeline.runner import run_pipeline
-from pipeline.watch import NOTICED_POLL_SHARE, POLL_SHARE, settled_changes
+from pipeline.watch import NOTICED_POLL_SHARE, POLL_SHARE, QUIET_LIMIT, settled_changes
 from tests.conftest import CORPUS, RAW, ROOT, same_tree
 
 
@@ -193,6 +194,14 @@ def test_without_a_notice_a_poll_still_comes_now_and_then() -> None:
     assert runs[:2] == [(0.1, "a"), (round(0.1 + NOTICED_POLL_SHARE * 0.1 + 0.1 + POLL_SHARE * 0.1 + 0.1, 3), "b")]
 
 
+def test_a_stream_of_notices_that_never_pauses_is_waited_out_then_settled_by_polls() -> None:
+    # Notices every 0.1 s from 1 s on; the state moved once, at 1 s. The wait for quiet ends
+    # after QUIET_LIMIT intervals (5 s), then two snapshots that agree settle the change.
+    runs, _ = _noticed({1.0: "b"}, [1.0 + 0.1 * i for i in range(600)], cost=0.1)
+    limit = QUIET_LIMIT * 0.25
+    assert runs[:2] == [(0.1, "a"), (round(1.0 + limit + 0.1 + POLL_SHARE * 0.1 + 0.1, 3), "b")]
+
+
 def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
     fake = FakeTime()
     notices = FakeNotices(fake, [1.0], reliable=False)
@@ -332,6 +341,16 @@ def test_the_system_tells_of_every_change_of_the_inputs(notices: tuple[Path, Pat
     assert _told(told)
     os.utime(raw / "a.md", ns=(1, 1))  # the stat moves, so the snapshot would
     assert _told(told)
+    deep = raw / "x" / "y" / "z"
+    deep.mkdir(parents=True)  # folders made in a burst, a post at once: each watched in turn
+    (deep / "f.md").write_text("four")
+    assert _told(told)
+    (deep / "f.md").write_text("Four")
+    assert _told(told)
+    (raw / "2020").rename(raw.parent / "2020")  # a folder moved out of the raw folder ...
+    assert _told(told)
+    (raw.parent / "2020" / "c.md").write_text("no longer an input")
+    assert not told.wait(0.2)  # ... is no longer watched
     assert told.reliable
 
 
@@ -348,15 +367,63 @@ def test_the_params_file_is_watched_by_its_own_name(notices: tuple[Path, Path, I
     assert _told(told)
 
 
+def test_a_params_file_that_is_a_link_is_watched_at_its_target(tmp_path: Path) -> None:
+    raw, shared = tmp_path / "raw", tmp_path / "shared"
+    raw.mkdir()
+    shared.mkdir()
+    (shared / "params.yaml").write_text("resolve: {}\n")
+    (tmp_path / "params.yaml").symlink_to(shared / "params.yaml")
+    told = InputNotices.open(raw, (tmp_path / "params.yaml",))
+    if told is None:
+        pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
+    with told:
+        (shared / "params.yaml").write_text("resolve: {side: theirs}\n")  # the target edited, not the link
+        assert _told(told)
+
+
 def test_a_raw_folder_removed_then_made_again_is_watched_again(notices: tuple[Path, Path, InputNotices]) -> None:
     raw, _, told = notices
     shutil.rmtree(raw)
     assert _told(told)
-    raw.mkdir()  # nothing watches its parent: seen by the poll that follows a missing folder
-    assert not told.wait(0.05)  # each wait first watches the raw folder again if it is back
-    (raw / "d.md").write_text("four")
+    raw.mkdir()  # told by its parent folder, which is watched for the raw folder's name only
     assert _told(told)
+    (raw.parent / "elsewhere").mkdir()
+    assert not told.wait(0.2)
+    (raw / "d.md").write_text("four")  # the new raw folder is watched
+    assert _told(told)
+    raw.rename(raw.parent / "old")  # renamed away: what happens in it is no longer told
+    assert _told(told)
+    (raw.parent / "old" / "e.md").write_text("five")
+    assert not told.wait(0.2)
     assert told.reliable
+
+
+def test_lost_notices_count_as_one_and_the_folders_are_watched_again(tmp_path: Path) -> None:
+    class Accepting:  # the system's side, with the events written by the test
+        def __init__(self) -> None:
+            self.added: list[bytes] = []
+
+        def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+            self.added.append(path)
+            return len(self.added)
+
+        def inotify_rm_watch(self, fd: int, wd: int) -> int:
+            return 0
+
+    (tmp_path / "2019").mkdir()
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    libc = Accepting()
+    try:
+        notices = InputNotices(read, libc, tmp_path / "2019", ())  # its parent, then itself
+        assert len(libc.added) == 2
+        os.write(write, struct.pack("iIII", -1, 0x4000, 0, 0))  # IN_Q_OVERFLOW: the queue was full
+        assert notices.wait(1.0)
+        assert not notices.wait(0)
+        assert len(libc.added) == 4, "the wait after an overflow watched every folder again"
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def test_a_folder_the_system_will_not_watch_makes_the_notices_unreliable(tmp_path: Path) -> None:
@@ -372,6 +439,7 @@ def test_a_folder_the_system_will_not_watch_makes_the_notices_unreliable(tmp_pat
     try:
         # A folder gone meanwhile is no loss; the user's limit of watches reached is.
         assert InputNotices(read, Refusing(errno.ENOENT), tmp_path, ()).reliable
+        assert InputNotices(read, Refusing(errno.EACCES), tmp_path, ()).reliable  # unreadable: ``discover`` skips it too
         assert not InputNotices(read, Refusing(errno.ENOSPC), tmp_path, ()).reliable
     finally:
         os.close(read)
