@@ -202,6 +202,25 @@ def test_a_stream_of_notices_that_never_pauses_is_waited_out_then_settled_by_pol
     assert runs[:2] == [(0.1, "a"), (round(1.0 + limit + 0.1 + POLL_SHARE * 0.1 + 0.1, 3), "b")]
 
 
+@given(st.lists(st.tuples(st.floats(0.01, 3.0), st.sampled_from("abc"), st.booleans()), max_size=12))
+def test_with_notices_the_last_state_runs_and_no_run_repeats_the_one_before(steps: list[tuple[float, str, bool]]) -> None:
+    # Each step: the seconds since the last change, the folder's new state, and whether the
+    # system told of it (a network file system does not). Whatever the mix, the watch ends
+    # on a run of the folder's last state, and never runs the same state twice in a row.
+    changes: dict[float, str] = {}
+    moments: list[float] = []
+    moment = 1.0
+    for gap, state, told in steps:
+        moment = round(moment + gap, 3)
+        changes[moment] = state
+        if told:
+            moments.append(moment)
+    runs, _ = _noticed(changes, moments, cost=0.05)  # until 60 s: changes end by 37 s
+    assert runs[0] == (0.05, "a")
+    assert all(before != after for (_, before), (_, after) in itertools.pairwise(runs))
+    assert runs[-1][1] == (changes[max(changes)] if changes else "a")
+
+
 def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
     fake = FakeTime()
     notices = FakeNotices(fake, [1.0], reliable=False)
