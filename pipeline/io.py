@@ -359,7 +359,7 @@ class InputNotices:
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
         self._watches: dict[int, tuple[bool, frozenset[str]]] = {}  # wd: (a folder of inputs; other names noticed)
-        self._named = tuple(_named_places((raw_dir, *also)))
+        self._places = (raw_dir, *also)
         self._root: int | None = None
         self._walk = True  # the raw folder's tree is to be (re)watched before the next wait
         self.reliable = True
@@ -421,7 +421,7 @@ class InputNotices:
 
     def _watch_tree(self) -> None:
         self._walk = False
-        for folder, name in self._named:
+        for folder, name in _named_places(self._places):  # resolved again: a link may point elsewhere now
             self._watch(folder, False, frozenset((name,)))
         # Each folder's watch before its listing: a folder made after the listing is told of.
         watched: set[int] = set()
@@ -437,15 +437,20 @@ class InputNotices:
                 self._root = wd
             with suppress(OSError), os.scandir(folder) as entries:
                 folders.extend(entry.path for entry in entries if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False))
-        for wd in [wd for wd, (inputs, _) in self._watches.items() if inputs and wd not in watched]:
-            self._unwatch(wd)  # a folder moved out of the raw folder, or the old tree of a raw folder renamed away
+        for wd, (inputs, names) in list(self._watches.items()):
+            if inputs and wd not in watched:  # a folder moved out of the raw folder, or the old tree of a raw folder renamed away
+                if names:
+                    self._watches[wd] = (False, names)  # still a named place's
+                else:
+                    self._unwatch(wd)
 
     def _watch(self, path: str, inputs: bool, names: frozenset[str]) -> int | None:
         wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(path), _IN_NOTICED | _IN_ONLYDIR))
         if wd < 0:
-            # A folder gone, replaced or unreadable (``discover`` skips it too) is no loss;
-            # any other refusal is.
-            self.reliable = self.reliable and ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR, errno.EACCES)
+            # A folder gone or replaced meanwhile is no loss, nor is an unreadable folder of
+            # inputs (``discover`` skips it too); any other refusal is.
+            harmless = (errno.ENOENT, errno.ENOTDIR, errno.EACCES) if inputs else (errno.ENOENT, errno.ENOTDIR)
+            self.reliable = self.reliable and ctypes.get_errno() in harmless
             return None
         old_inputs, old_names = self._watches.get(wd, (False, frozenset()))
         self._watches[wd] = (inputs or old_inputs, names | old_names)  # the params file may sit in a raw folder
@@ -477,17 +482,20 @@ class InputNotices:
         if wd not in self._watches:
             return False
         inputs, names = self._watches[wd]
-        if mask & _IN_IGNORED:  # the folder is gone, and its watch with it: watch what holds its name now
+        if mask & _IN_IGNORED:  # the folder is gone, and its watch with it
             del self._watches[wd]
-            self._walk = True
+            self._walk = self._walk or bool(names) or wd == self._root  # a named place's: watch what holds its name now
             return True
         if wd == self._root and mask & _IN_MOVE_SELF:  # renamed away: the raw path names another folder, or none
             self._root = None
             self._walk = True
             return True
+        if not inputs and mask & _IN_MOVE_SELF:  # a params file's folder renamed: its path names another, or none
+            self._unwatch(wd)
+            return True
         if name in names:
-            if not inputs:
-                self._walk = True  # the raw folder or a params file's link made, removed or renamed
+            if not inputs and mask & (_IN_CREATE | _IN_DELETE | _IN_MOVED_FROM | _IN_MOVED_TO):
+                self._walk = True  # the raw folder or a params link made, removed or renamed: resolve it again
             return True
         if not inputs:
             return False
@@ -495,8 +503,8 @@ class InputNotices:
             return True
         if name.startswith("."):  # not an input, nor a folder ``discover`` enters
             return False
-        if mask & _IN_ISDIR and mask & (_IN_MOVED_FROM | _IN_CREATE | _IN_MOVED_TO):
-            self._walk = True  # a folder made, moved in or out, or renamed: watch what is under the raw folder now
+        if mask & _IN_ISDIR and mask & (_IN_MOVED_FROM | _IN_CREATE | _IN_MOVED_TO | _IN_ATTRIB):
+            self._walk = True  # a folder made, moved in or out, renamed or made readable: watch what is under the raw folder now
         return True
 
 

@@ -81,7 +81,7 @@ def settled_changes(
             if noticed and notices is not None:
                 if not notices.wait(0):
                     break  # nothing moved while the snapshot was taken
-                noticed = _until_quiet(notices, interval, clock, limit)
+                noticed = _until_quiet(notices, interval, clock, max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took))
                 current, took = _timed(snapshot, clock)
                 polls += 1
                 continue

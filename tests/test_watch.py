@@ -221,6 +221,14 @@ def test_with_notices_the_last_state_runs_and_no_run_repeats_the_one_before(step
     assert runs[-1][1] == (changes[max(changes)] if changes else "a")
 
 
+def test_a_stream_that_starts_while_the_snapshot_is_taken_is_waited_out_too() -> None:
+    # A notice at 5 s, quiet, a snapshot from 5.25 s; a stream of notices from 5.3 s on. The
+    # wait for quiet after that snapshot is capped too, then polls settle the change.
+    runs, _ = _noticed({5.0: "b"}, [5.0] + [5.3 + 0.1 * i for i in range(300)], cost=0.1)
+    assert runs[1][1] == "b"
+    assert runs[1][0] < 5.35 + QUIET_LIMIT * 0.25 + 1, runs  # not at the stream's end, 35 s
+
+
 def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
     fake = FakeTime()
     notices = FakeNotices(fake, [1.0], reliable=False)
@@ -400,6 +408,41 @@ def test_a_params_file_that_is_a_link_is_watched_at_its_target(tmp_path: Path) -
         assert _told(told)
 
 
+def test_a_params_link_pointed_elsewhere_is_watched_at_its_new_target(tmp_path: Path) -> None:
+    raw, shared = tmp_path / "raw", tmp_path / "shared"
+    raw.mkdir()
+    shared.mkdir()
+    (shared / "a.yaml").write_text("resolve: {}\n")
+    (shared / "b.yaml").write_text("resolve: {}\n")
+    params = tmp_path / "params.yaml"
+    params.symlink_to(shared / "a.yaml")
+    told = InputNotices.open(raw, (params,))
+    if told is None:
+        pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
+    with told:
+        aside = tmp_path / "params.yaml.new"
+        aside.symlink_to(shared / "b.yaml")
+        aside.replace(params)  # as ``ln -sf b.yaml params.yaml`` does
+        assert _told(told)
+        (shared / "b.yaml").write_text("resolve: {side: theirs}\n")
+        assert _told(told)
+
+
+def test_saving_the_params_file_does_not_walk_the_raw_folder_again(notices: tuple[Path, Path, InputNotices], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, params, told = notices
+    walks: list[int] = []
+    walk = told._watch_tree
+
+    def counted() -> None:
+        walks.append(1)
+        walk()
+
+    monkeypatch.setattr(told, "_watch_tree", counted)
+    params.write_text("resolve: {side: theirs}\n")
+    assert _told(told)
+    assert walks == [], "a save is not a folder made or moved: no walk of every raw folder"
+
+
 def test_a_raw_folder_removed_then_made_again_is_watched_again(notices: tuple[Path, Path, InputNotices]) -> None:
     raw, _, told = notices
     shutil.rmtree(raw)
@@ -446,20 +489,30 @@ def test_lost_notices_count_as_one_and_the_folders_are_watched_again(tmp_path: P
 
 
 def test_a_folder_the_system_will_not_watch_makes_the_notices_unreliable(tmp_path: Path) -> None:
-    class Refusing:
-        def __init__(self, code: int) -> None:
-            self.code = code
+    class Refusing:  # the system's side: one folder refused with a given error, the others watched
+        def __init__(self, refused: Path, code: int) -> None:
+            self.refused, self.code, self.watches = os.fsencode(refused), code, 0
 
         def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
-            ctypes.set_errno(self.code)
-            return -1
+            if path == self.refused:
+                ctypes.set_errno(self.code)
+                return -1
+            self.watches += 1
+            return self.watches
 
+        def inotify_rm_watch(self, fd: int, wd: int) -> int:
+            return 0
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
     read, write = os.pipe()
     try:
-        # A folder gone meanwhile is no loss; the user's limit of watches reached is.
-        assert InputNotices(read, Refusing(errno.ENOENT), tmp_path, ()).reliable
-        assert InputNotices(read, Refusing(errno.EACCES), tmp_path, ()).reliable  # unreadable: ``discover`` skips it too
-        assert not InputNotices(read, Refusing(errno.ENOSPC), tmp_path, ()).reliable
+        # A folder of inputs gone meanwhile, or unreadable (``discover`` skips it too), is no loss ...
+        assert InputNotices(read, Refusing(raw, errno.ENOENT), raw, ()).reliable
+        assert InputNotices(read, Refusing(raw, errno.EACCES), raw, ()).reliable
+        # ... the user's limit of watches reached is, and so is a params file's folder unreadable.
+        assert not InputNotices(read, Refusing(raw, errno.ENOSPC), raw, ()).reliable
+        assert not InputNotices(read, Refusing(tmp_path, errno.EACCES), raw, ()).reliable  # the raw folder's parent
     finally:
         os.close(read)
         os.close(write)
