@@ -28,7 +28,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.explain import explain_post
 from pipeline.io import InputNotices, InputSnapshot, compare_trees, forget_run_log, load_params, read_input, scratch_dir, snapshot_inputs, write_json_file
 from pipeline.runner import compare_sides, run_export, run_first_stage, run_middle_stage, run_pipeline
-from pipeline.watch import settled_changes
+from pipeline.watch import Settled, settled_changes
 
 EXAMPLES = {
     "run": "example: pipeline run --raw ../shared/corpus/transportsdufutur-blog/_posts --out clean --side ours",
@@ -324,12 +324,12 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
             notices.close()
 
 
-def _watch_runs(args: argparse.Namespace, changes: Iterator[int], snapshots: list[InputSnapshot], notices: InputNotices | None) -> int:
+def _watch_runs(args: argparse.Namespace, changes: Iterator[Settled], snapshots: list[InputSnapshot], notices: InputNotices | None) -> int:
     code, number = 0, 0
     while True:
         number += 1
         try:
-            next(changes)
+            settled = next(changes)
         except KeyboardInterrupt:
             _say(args, "info", f"watch: stopped after {number - 1} run(s)", runs=number - 1)
             return code
@@ -352,7 +352,8 @@ def _watch_runs(args: argparse.Namespace, changes: Iterator[int], snapshots: lis
         seconds = time.perf_counter() - started
         how = "the system tells of changes" if notices is not None and notices.reliable else "polling for changes"
         watching = f"watching {args.raw} and {args.params} ({how}; Ctrl-C stops)"
-        _say(args, "info", f"watch: run {number} took {seconds:.3f} s; {watching}", run=number, seconds=round(seconds, 4))
+        seen = {"notice": " after a notice of change", "poll": " after a change seen by a poll"}.get(settled.seen_by, "")
+        _say(args, "info", f"watch: run {number} took {seconds:.3f} s{seen}; {watching}", run=number, seconds=round(seconds, 4), seen_by=settled.seen_by)
 
 
 def _dry_run(args: argparse.Namespace, config: Config) -> int:

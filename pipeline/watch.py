@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterator
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 # Polling a large folder is itself work (a stat per input: about 0.3 s at 100,000 files):
 # the pause between two polls is at least this many times what the last poll took, so
@@ -36,14 +36,22 @@ class Notices(Protocol):
         """True as soon as a notice comes, False if none came within ``timeout`` seconds."""
 
 
+class Settled(NamedTuple):
+    """A settled change: how many snapshots it took to settle, and how it came to the watch:
+    ``start`` (the first run), ``notice`` (the system told of it) or ``poll``."""
+
+    snapshots: int
+    seen_by: str
+
+
 def settled_changes(
     snapshot: Callable[[], Hashable],
     interval: float,
     sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     notices: Notices | None = None,
-) -> Iterator[int]:
-    """Yield 0 at once (the first run), then the number of snapshots each change took to settle.
+) -> Iterator[Settled]:
+    """Yield at once (the first run), then once each change has settled (``Settled``).
 
     A change is yielded once it has settled, so that a copy of many files, a ``git
     checkout`` or an editor's save in several writes gives one run on the whole result, not
@@ -62,10 +70,10 @@ def settled_changes(
     >>> states = iter(["a", "a", "b", "c", "c", "c"])
     >>> changes = settled_changes(lambda: next(states), 0.1, sleep=lambda _: None)
     >>> next(changes), next(changes)  # "b" then "c" moved; "c" held still for one poll
-    (0, 2)
+    (Settled(snapshots=0, seen_by='start'), Settled(snapshots=2, seen_by='poll'))
     """
     seen, took = _timed(snapshot, clock)
-    yield 0
+    yield Settled(0, "start")
     while True:
         limit = max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took)
         if notices is not None and notices.reliable:
@@ -76,6 +84,7 @@ def settled_changes(
         current, took = _timed(snapshot, clock)
         if current == seen:
             continue
+        seen_by = "notice" if noticed else "poll"
         polls = 1
         while True:
             if noticed and notices is not None:
@@ -92,7 +101,7 @@ def settled_changes(
             current, polls = again, polls + 1
         if current != seen:  # not a change that was undone before it settled
             seen = current
-            yield polls
+            yield Settled(polls, seen_by)
 
 
 def _until_quiet(notices: Notices, interval: float, clock: Callable[[], float], limit: float) -> bool:

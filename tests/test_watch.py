@@ -29,7 +29,7 @@ from benchmarks.bench import interruptible
 from pipeline.config import load_config
 from pipeline.io import InputNotices, snapshot_inputs
 from pipeline.runner import run_pipeline
-from pipeline.watch import NOTICED_POLL_SHARE, POLL_SHARE, QUIET_LIMIT, settled_changes
+from pipeline.watch import NOTICED_POLL_SHARE, POLL_SHARE, QUIET_LIMIT, Settled, settled_changes
 from tests.conftest import CORPUS, RAW, ROOT, same_tree
 
 
@@ -48,7 +48,7 @@ class FakeTime:
         return self.now
 
 
-def _polled(states: list[str], fake: FakeTime, cost: float = 0.0) -> tuple[Iterator[int], list[str]]:
+def _polled(states: list[str], fake: FakeTime, cost: float = 0.0) -> tuple[Iterator[Settled], list[str]]:
     """A watch over ``states`` (one per poll); the list it returns grows with each poll's state."""
     seen: list[str] = []
     remaining = iter(states)
@@ -229,6 +229,19 @@ def test_a_stream_that_starts_while_the_snapshot_is_taken_is_waited_out_too() ->
     assert runs[1][0] < 5.35 + QUIET_LIMIT * 0.25 + 1, runs  # not at the stream's end, 35 s
 
 
+def test_each_change_says_how_it_came_to_the_watch() -> None:
+    fake = FakeTime()
+    states = {5.0: "b", 20.0: "c"}  # b told of at 5 s; c never told of, seen by a poll
+
+    def snapshot() -> str:
+        state = next((states[moment] for moment in sorted(states, reverse=True) if moment <= fake.now), "a")
+        fake.now += 0.1
+        return state
+
+    changes = settled_changes(snapshot, 0.25, fake.sleep, fake.clock, FakeNotices(fake, [5.0]))
+    assert [next(changes) for _ in range(3)] == [(0, "start"), (1, "notice"), (1, "poll")]
+
+
 def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
     fake = FakeTime()
     notices = FakeNotices(fake, [1.0], reliable=False)
@@ -239,7 +252,7 @@ def test_unreliable_notices_are_not_waited_on_the_watch_polls() -> None:
         return next(states)
 
     changes = settled_changes(snapshot, 0.25, fake.sleep, fake.clock, notices)
-    assert [next(changes), next(changes)] == [0, 1]
+    assert [next(changes), next(changes)] == [(0, "start"), (1, "poll")]
     assert notices.waits == []
     assert fake.sleeps == [POLL_SHARE * 0.5] * 3
 
@@ -594,14 +607,14 @@ def test_watch_reruns_each_edit_in_place_and_equals_a_fresh_run(how: str, tmp_pa
     try:
         first = watcher.until("watch: run 1 took")
         assert f"({how}; Ctrl-C stops)" in first[-1]["message"]
-        _edit_twice(raw, watcher, tmp_path)
+        _edit_twice(raw, watcher, tmp_path, "notice" if how.startswith("the system") else "poll")
     finally:
         if watcher.process.poll() is None:
             watcher.process.kill()
             watcher.process.wait()
 
 
-def _edit_twice(raw: Path, watcher: Watcher, tmp_path: Path) -> None:
+def _edit_twice(raw: Path, watcher: Watcher, tmp_path: Path, seen_by: str) -> None:
     post = next(p for p in sorted(raw.iterdir()) if p.read_bytes().startswith(b"---\n"))
     text = post.read_text(encoding="utf-8")
     end = text.index("\n---\n", 4) + 5  # a paragraph at the top of the body: the export row stays last
@@ -613,6 +626,7 @@ def _edit_twice(raw: Path, watcher: Watcher, tmp_path: Path) -> None:
         cache = next(m for m in messages if m["message"].startswith("cache:"))
         assert cache.get("patched") == 1, cache
         assert messages[-1]["run"] == number and messages[-1]["seconds"] > 0
+        assert messages[-1]["seen_by"] == seen_by, messages[-1]  # told of, not caught by the fallback poll
     fresh = tmp_path / "fresh"
     run_pipeline(raw, fresh, load_config({}))
     assert same_tree(tmp_path / "out", fresh) == []
@@ -700,8 +714,10 @@ def _fake_watch(monkeypatch: pytest.MonkeyPatch, outcomes: list[BaseException | 
     """``pipeline run --watch`` in this process, each run's outcome given; then Ctrl-C."""
     import pipeline.cli
 
-    def changes(*_: object, **__: object) -> Iterator[int]:
-        yield from range(len(outcomes))
+    def changes(*_: object, **__: object) -> Iterator[Settled]:
+        runs = len(outcomes)  # counted before the first run takes its outcome
+        yield Settled(0, "start")
+        yield from (Settled(1, "notice") for _ in range(runs - 1))
         raise KeyboardInterrupt
 
     def run(args: object, config: object, listing: object = None) -> int:
