@@ -75,9 +75,8 @@ def settled_changes(
     seen, took = _timed(snapshot, clock)
     yield Settled(0, "start")
     while True:
-        limit = max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took)
         if notices is not None and notices.reliable:
-            noticed = notices.wait(max(interval, NOTICED_POLL_SHARE * took)) and _until_quiet(notices, interval, clock, limit)
+            noticed = notices.wait(max(interval, NOTICED_POLL_SHARE * took)) and _until_quiet(notices, interval, clock, took)
         else:
             noticed = False
             sleep(max(interval, POLL_SHARE * took))
@@ -90,7 +89,7 @@ def settled_changes(
             if noticed and notices is not None:
                 if not notices.wait(0):
                     break  # nothing moved while the snapshot was taken
-                noticed = _until_quiet(notices, interval, clock, max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took))
+                noticed = _until_quiet(notices, interval, clock, took)
                 current, took = _timed(snapshot, clock)
                 polls += 1
                 continue
@@ -104,10 +103,11 @@ def settled_changes(
             yield Settled(polls, seen_by)
 
 
-def _until_quiet(notices: Notices, interval: float, clock: Callable[[], float], limit: float) -> bool:
+def _until_quiet(notices: Notices, interval: float, clock: Callable[[], float], took: float) -> bool:
     """Wait until a burst of notices (a checkout, a copy, an editor's several writes) has
-    paused for ``interval``: True; False if it has not within ``limit`` seconds."""
-    ends = clock() + limit
+    paused for ``interval``: True; False if it has not within ``QUIET_LIMIT`` intervals, or
+    a noticed poll's pause (``took``: what the last snapshot took) if longer."""
+    ends = clock() + max(QUIET_LIMIT * interval, NOTICED_POLL_SHARE * took)
     while notices.wait(interval):
         if clock() >= ends:
             return False

@@ -335,6 +335,14 @@ def test_an_edit_of_a_symbolic_links_target_moves_the_snapshot(tmp_path: Path) -
 # The system's notices (Linux's inotify), on a real folder.
 
 
+def _opened(raw: Path, also: tuple[Path, ...] = ()) -> InputNotices:
+    """The system's notices on ``raw``, or the test skipped where there are none."""
+    opened = InputNotices.open(raw, also)
+    if opened is None:
+        pytest.skip("this system gives no notices of file changes (inotify is Linux's); the watch polls there")
+    return opened
+
+
 @pytest.fixture
 def notices(tmp_path: Path) -> Iterator[tuple[Path, Path, InputNotices]]:
     raw, settings = tmp_path / "raw", tmp_path / "settings"
@@ -342,13 +350,8 @@ def notices(tmp_path: Path) -> Iterator[tuple[Path, Path, InputNotices]]:
     settings.mkdir()
     params = settings / "params.yaml"
     params.write_text("resolve: {}\n")
-    opened = InputNotices.open(raw, (params,))
-    if opened is None:
-        pytest.skip("this system gives no notices of file changes (inotify is Linux's); the watch polls there")
-    try:
+    with _opened(raw, (params,)) as opened:
         yield raw, params, opened
-    finally:
-        opened.close()
 
 
 def _told(notices: InputNotices) -> bool:
@@ -407,21 +410,7 @@ def test_the_params_file_is_watched_by_its_own_name(notices: tuple[Path, Path, I
     assert _told(told)
 
 
-def test_a_params_file_that_is_a_link_is_watched_at_its_target(tmp_path: Path) -> None:
-    raw, shared = tmp_path / "raw", tmp_path / "shared"
-    raw.mkdir()
-    shared.mkdir()
-    (shared / "params.yaml").write_text("resolve: {}\n")
-    (tmp_path / "params.yaml").symlink_to(shared / "params.yaml")
-    told = InputNotices.open(raw, (tmp_path / "params.yaml",))
-    if told is None:
-        pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
-    with told:
-        (shared / "params.yaml").write_text("resolve: {side: theirs}\n")  # the target edited, not the link
-        assert _told(told)
-
-
-def test_a_params_link_pointed_elsewhere_is_watched_at_its_new_target(tmp_path: Path) -> None:
+def test_a_params_file_that_is_a_link_is_watched_at_its_target_and_its_next(tmp_path: Path) -> None:
     raw, shared = tmp_path / "raw", tmp_path / "shared"
     raw.mkdir()
     shared.mkdir()
@@ -429,10 +418,9 @@ def test_a_params_link_pointed_elsewhere_is_watched_at_its_new_target(tmp_path: 
     (shared / "b.yaml").write_text("resolve: {}\n")
     params = tmp_path / "params.yaml"
     params.symlink_to(shared / "a.yaml")
-    told = InputNotices.open(raw, (params,))
-    if told is None:
-        pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
-    with told:
+    with _opened(raw, (params,)) as told:
+        (shared / "a.yaml").write_text("resolve: {side: theirs}\n")  # the target edited, not the link
+        assert _told(told)
         aside = tmp_path / "params.yaml.new"
         aside.symlink_to(shared / "b.yaml")
         aside.replace(params)  # as ``ln -sf b.yaml params.yaml`` does
@@ -599,10 +587,7 @@ def test_watch_reruns_each_edit_in_place_and_equals_a_fresh_run(how: str, tmp_pa
     params = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params)
     if how.startswith("the system"):
-        probe = InputNotices.open(raw)
-        if probe is None:
-            pytest.skip("this system gives no notices of file changes (inotify is Linux's)")
-        probe.close()
+        _opened(raw).close()
     watcher = Watcher(raw, tmp_path / "out", tmp_path / "cache", params, *(["--poll"] if how.startswith("polling") else []))
     try:
         first = watcher.until("watch: run 1 took")
