@@ -248,6 +248,8 @@ def patch_run(
         raise PatchRefused("no log of a previous run into this folder, or the folder changed since")
     if previous.salt != cache.salt:
         raise PatchRefused("the code or the params changed since the previous run")
+    if not previous.records_whole():
+        raise PatchRefused("the run log's records are unreadable (the file is not the size the log wrote)")
     position = {post[0]: i for i, post in enumerate(previous.posts)}  # by printable_path, as the log names posts
     if sorted(position) != sorted(map(printable_path, relatives)):
         raise PatchRefused("inputs were added or removed")
