@@ -19,8 +19,21 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Modules pyarrow does without, left out when pipeline.tables imports it. Only the
-# ``pipeline`` command (``cli.run``, before anything imports pyarrow) leaves numpy out, as
-# nothing in its process hands numpy objects to Arrow: 0.04 s of CPU in every command that
-# writes a table, taken from the workers it runs beside (archive: 0.750 -> 0.720 s, medians
-# of 15 alternating runs). A library user's process keeps numpy for pyarrow's own use.
+# ``pipeline`` command (``cli.run``, before anything imports pyarrow) leaves them out
+# (``COMMAND_ARROW_WITHOUT``), as nothing in its process hands Arrow what they are for:
+# numpy objects (0.04 s of CPU in every command that writes a table, taken from the workers
+# it runs beside; archive: 0.750 -> 0.720 s, medians of 15 alternating runs); cloudpickle,
+# pyarrow's pickler for functions it is handed; the clients of cloud filesystems, which
+# pyarrow.fs loads when it can (the Dask engine reaches other filesystems through fsspec);
+# and dateutil's relativedelta, which pyarrow's type inference recognises. A library user's
+# process keeps them all for pyarrow's own use.
 ARROW_WITHOUT: tuple[str, ...] = ()
+COMMAND_ARROW_WITHOUT: tuple[str, ...] = (
+    "numpy",
+    "cloudpickle",
+    "pyarrow._azurefs",
+    "pyarrow._gcsfs",
+    "pyarrow._hdfs",
+    "pyarrow._s3fs",
+    "dateutil.relativedelta",
+)

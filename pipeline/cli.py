@@ -130,7 +130,7 @@ def run() -> NoReturn:
     unexpected exception still goes through the normal exit. Its process imports pyarrow
     without numpy (``pipeline.ARROW_WITHOUT``).
     """
-    pipeline.ARROW_WITHOUT = ("numpy",)
+    pipeline.ARROW_WITHOUT = pipeline.COMMAND_ARROW_WITHOUT
     try:
         code = main()
     except SystemExit as done:  # argparse: --help, --version, a bad flag

@@ -66,10 +66,12 @@ class _Refusing:
 
 
 # pyarrow imports numpy when it finds it (0.04 s of CPU; pyarrow.lib: ``np = None`` without),
-# only to convert numpy objects, which this package never hands it. The ``pipeline`` command
-# leaves it out (``pipeline.ARROW_WITHOUT``); a library user's process keeps it, as pyarrow
-# asks once and remembers: ``to_pandas()`` there needs it.
-with refusing(tuple(name for name in pipeline.ARROW_WITHOUT if name not in sys.modules)):
+# only to convert numpy objects, which this package never hands it, and other optional
+# modules (``pipeline.ARROW_WITHOUT``). The ``pipeline`` command leaves them out; a library
+# user's process keeps them, as pyarrow asks once and remembers: ``to_pandas()`` there
+# needs numpy.
+_LEFT_OUT: Final = tuple(name for name in pipeline.ARROW_WITHOUT if name not in sys.modules)
+with refusing(_LEFT_OUT):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -254,11 +256,13 @@ def keep_arrow_off_pandas() -> None:
     of its time there. While the name is blocked, pyarrow takes its own path for a machine
     without pandas (both its Python and its C++ side ask once per process and remember the
     answer); an explicit ``to_pandas()`` later still imports it, because pyarrow tries again
-    whenever pandas is required. Called once, when this module is imported.
+    whenever pandas is required. Called once, when this module is imported; the C++ side's
+    other optional import there (``dateutil.relativedelta``) is refused too where the
+    process leaves it out (``pipeline.ARROW_WITHOUT``).
     """
     if "pandas" in sys.modules:
         return
-    with refusing(("pandas",)):
+    with refusing(("pandas", *_LEFT_OUT)):
         pa.lib._pandas_api.have_pandas  # noqa: B018  # the Python side asks here, once
         pa.array([0])  # the C++ side asks on its first type inference, once
 

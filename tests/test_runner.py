@@ -189,12 +189,14 @@ def test_a_run_does_not_import_pandas_and_pandas_still_works_after(tmp_path: Pat
 
 
 def test_the_command_runs_arrow_without_numpy_and_writes_what_a_library_run_writes(tmp_path: Path) -> None:
-    """The `pipeline` command (cli.run) leaves numpy out of pyarrow (pipeline.ARROW_WITHOUT);
-    its outputs equal those of run_pipeline in a process where pyarrow has numpy."""
+    """The `pipeline` command (cli.run) leaves numpy and pyarrow's other optional modules out
+    of its process (pipeline.COMMAND_ARROW_WITHOUT); its outputs equal those of run_pipeline
+    in a process where pyarrow has them."""
     command = tmp_path / "command"
     script = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print(sorted(name for name in ('numpy', 'pyarrow') if name in sys.modules)))\n"
+        "from pipeline import COMMAND_ARROW_WITHOUT as left_out\n"
+        "atexit.register(lambda: print(sorted(name for name in ('pyarrow', *left_out) if name in sys.modules)))\n"
         f"sys.argv = ['pipeline', 'run', '-q', '--params', 'none.yaml', '--raw', {str(RAW)!r}, '--out', {str(command)!r}]\n"
         "from pipeline.cli import run\n"
         "run()\n"
