@@ -33,6 +33,7 @@ The pipeline runs from the repository root, so its default ``params.yaml`` appli
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -611,8 +612,9 @@ def _let_inputs_age(raw: Path) -> None:
     newest = 0
     for folder, _, names in os.walk(raw):
         for name in names:
-            status = os.stat(os.path.join(folder, name))
-            newest = max(newest, status.st_mtime_ns, status.st_ctime_ns)
+            with contextlib.suppress(OSError):  # a file gone meanwhile has no age to wait for
+                status = os.lstat(os.path.join(folder, name))  # as the pipeline stamps a link: not followed
+                newest = max(newest, status.st_mtime_ns, status.st_ctime_ns)
     wait = (newest + STAMP_MARGIN_NS - time.time_ns()) / 1e9
     if wait > 0:
         print(f"  (waiting {wait:.1f} s: inputs written in the last {STAMP_MARGIN_NS / 1e9:.0f} s are read again by a rerun)", flush=True)

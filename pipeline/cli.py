@@ -128,7 +128,7 @@ def run() -> NoReturn:
     the exit handlers run (multiprocessing's, ``weakref.finalize``'s, logging's) and the
     standard streams are flushed. Every output file is closed before ``main`` returns; an
     unexpected exception still goes through the normal exit. Its process imports pyarrow
-    without numpy (``pipeline.ARROW_WITHOUT``).
+    without numpy and the other modules ``pipeline.COMMAND_ARROW_WITHOUT`` names.
     """
     pipeline.ARROW_WITHOUT = pipeline.COMMAND_ARROW_WITHOUT
     try:

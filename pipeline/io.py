@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
@@ -1087,14 +1087,15 @@ class PreviousRun:
     posts: list[LoggedPost]
     records_path: Path
     run_id: str
-    kept: dict[str, Any] = field(default_factory=dict)
-    files: str = ""
-    batches: list[int] = field(default_factory=list)  # where each batch of posts starts in the records
-    records_size: int = -1  # the records file's size when the log was written
+    kept: dict[str, Any]
+    files: str
+    batches: list[int]  # where each batch of posts starts in the records
+    records_size: int  # the records file's size when the log was written
 
     def records_whole(self) -> bool:
         """Whether the records file has the size the log wrote: a patch in place reads only
-        the batches of the posts it changes, and would not see one cut short or altered."""
+        the batches of the posts it changes, and would not see another one cut short or
+        grown. (Bytes altered in place, size kept, are seen only by a reader of them.)"""
         try:
             return self.records_path.stat().st_size == self.records_size
         except OSError:
@@ -1183,8 +1184,9 @@ class RunLog:
     then every post in run order, in batches of ``LOG_BATCH`` (its Doc without texts or
     row, its category names, its finished post with only what claims and counts read:
     ``light_post``). The main file holds the cache salt, a short line per post
-    (``LoggedPost``, with the input's stamp) and a digest of every output file's size,
-    mtime and inode (``tree_digest``) once in place. Both are written under temporary
+    (``LoggedPost``, with the input's stamp), a digest of every output file's size,
+    mtime and inode (``tree_digest``) once in place, where each batch of posts starts in
+    the records file, and that file's size (``write_log_header``). Both are written under temporary
     names and renamed after the folder's swap, the main file last; a random run id in both
     tells a mismatched pair. A folder changed since (a file edited, added or removed) no
     longer matches its log, and the next run does not patch it.
@@ -1249,19 +1251,8 @@ class RunLog:
         records_size = self.handle.tell()
         self.handle.close()
         self.records_tmp.replace(self.records_path)
-        header = {
-            "format": _LOG_FORMAT,
-            "salt": self.salt,
-            "run_id": self.run_id,
-            "posts": self.posts,
-            "files": tree_digest(out_dir),
-            "kept": self.kept,
-            "batches": self.batches,
-            "records_size": records_size,
-        }
-        with self.tmp.open("wb") as handle:
-            pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        self.tmp.replace(self.path)
+        done = PreviousRun(self.salt, self.posts, self.records_path, self.run_id, self.kept, tree_digest(out_dir), self.batches, records_size)
+        write_log_header(self.path, done)
 
     def keep(self, index_path: Path, index_state: dict[str, Any], tally: Tally) -> None:
         """Keep the settled index's database beside the log, with the index's other state
@@ -1329,8 +1320,7 @@ def read_run_log(cache_dir: Path, out_dir: Path) -> PreviousRun | None:
         return None
     if not out_dir.is_dir() or header["files"] != tree_digest(out_dir):
         return None
-    logged = {name: header[name] for name in ("salt", "posts", "run_id", "kept", "files", "batches", "records_size")}
-    return PreviousRun(records_path=path.with_suffix(".records"), **logged)
+    return PreviousRun(records_path=path.with_suffix(".records"), **{name: header[name] for name in _HEADER_FIELDS})
 
 
 @contextmanager
@@ -1530,7 +1520,10 @@ def _update_entries(database: Path, entries: list[Entry]) -> None:
     Without a journal or syncs, as the run wrote it (``ondisk.connect``): a default
     connection synced each update, 2.6 ms of a watch's 50 ms rerun. A process killed
     mid-write leaves the file with another size or mtime than the log keeps, and the next
-    run does not reuse it (``patch_in_place``)."""
+    run does not reuse it (``patch_in_place``). A power loss is another matter, as for the
+    whole log and the output folder, which no run syncs either: the cache is not meant to
+    survive one (the metadata could reach the disk before the pages), and a run after one
+    should start without it (``--cache`` on an empty folder)."""
     if not entries:
         return
     with closing(connect(str(database))) as db:
@@ -1559,21 +1552,21 @@ def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kep
             posts.append(logged_post(records[number][at], stamps))
         else:
             posts.append((*post[:5], _stamp(post[0], post[1], stamps)))
-    header = {
-        "format": _LOG_FORMAT,
-        "salt": previous.salt,
-        "run_id": previous.run_id,
-        "posts": posts,
-        "files": files,
-        "kept": kept,
-        "batches": batches,
-        "records_size": records_size,
-    }
-    path = previous.records_path.with_suffix(".pickle")
-    header_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with header_tmp.open("wb") as handle:
+    done = replace(previous, posts=posts, kept=kept, files=files, batches=batches, records_size=records_size)
+    write_log_header(previous.records_path.with_suffix(".pickle"), done)
+
+
+_HEADER_FIELDS: Final = ("salt", "posts", "run_id", "kept", "files", "batches", "records_size")
+
+
+def write_log_header(path: Path, run: PreviousRun) -> None:
+    """The run log's main file (``RunLog``): the fields of ``run`` but its records path,
+    which the main file's own name gives. Written aside and renamed over the old one, last."""
+    header = {"format": _LOG_FORMAT, **{name: getattr(run, name) for name in _HEADER_FIELDS}}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
         pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    header_tmp.replace(path)
+    tmp.replace(path)
 
 
 def _file_hash(relative: str, status: os.stat_result) -> int:

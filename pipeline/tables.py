@@ -68,8 +68,8 @@ class _Refusing:
 # pyarrow imports numpy when it finds it (0.04 s of CPU; pyarrow.lib: ``np = None`` without),
 # only to convert numpy objects, which this package never hands it, and other optional
 # modules (``pipeline.ARROW_WITHOUT``). The ``pipeline`` command leaves them out; a library
-# user's process keeps them, as pyarrow asks once and remembers: ``to_pandas()`` there
-# needs numpy.
+# user's process keeps them, as pyarrow asks for numpy once and remembers: ``to_pandas()``
+# there needs it.
 _LEFT_OUT: Final = tuple(name for name in pipeline.ARROW_WITHOUT if name not in sys.modules)
 with refusing(_LEFT_OUT):
     import pyarrow as pa
@@ -256,8 +256,8 @@ def keep_arrow_off_pandas() -> None:
     of its time there. While the name is blocked, pyarrow takes its own path for a machine
     without pandas (both its Python and its C++ side ask once per process and remember the
     answer); an explicit ``to_pandas()`` later still imports it, because pyarrow tries again
-    whenever pandas is required. Called once, when this module is imported; the C++ side's
-    other optional import there (``dateutil.relativedelta``) is refused too where the
+    whenever pandas is required. Called once, when this module is imported. The C++ side
+    also looks for ``dateutil`` there (and at every later inference): refused too where the
     process leaves it out (``pipeline.ARROW_WITHOUT``).
     """
     if "pandas" in sys.modules:

@@ -196,19 +196,39 @@ def test_a_hand_edited_output_is_not_patched_but_rebuilt(synthetic: Path, tmp_pa
     assert differ == []
 
 
-@pytest.mark.parametrize("damage", ["truncated in the entries", "truncated in the posts", "end mark lost"])
-def test_a_damaged_run_log_is_not_patched_but_rebuilt(synthetic: Path, tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["truncated in the entries", "truncated in the posts", "grown"])
+def test_a_run_log_of_another_size_is_not_patched_but_rebuilt(synthetic: Path, tmp_path: Path, damage: str) -> None:
+    """The edited post's batch is the first: a patch in place reads no other, and would not
+    see the last one cut short; the records file's size, which the log keeps, tells."""
+    raw = _prepared(synthetic, tmp_path)
+    records = next((tmp_path / "cache" / "runs").glob("*.records"))
+    data = records.read_bytes()
+    damaged = {"truncated in the entries": data[: len(data) // 10], "truncated in the posts": data[:-100], "grown": data + b"\0"}[damage]
+    records.write_bytes(damaged)
+    _insert("Une phrase de plus.")(sorted(raw.iterdir())[20])
+    stats, notes, differ = _rerun(raw, tmp_path, "damaged")
+    assert "patched" not in stats
+    assert notes == ["whole second pass: the run log's records are unreadable (the file is not the size the log wrote)"]
+    assert differ == []
+
+
+@pytest.mark.parametrize("damage", ["end mark overwritten", "last posts overwritten"])
+def test_a_run_log_damaged_in_place_is_not_patched_but_rebuilt(synthetic: Path, tmp_path: Path, damage: str) -> None:
+    """Bytes altered, size kept: a patch that reads them sees it. Without the kept index the
+    patch is the slower one, which reads the entries and every post's record."""
     raw = _prepared(synthetic, tmp_path)
     records = next((tmp_path / "cache" / "runs").glob("*.records"))
     data = records.read_bytes()
     end_mark = pickle.dumps(b"", protocol=pickle.HIGHEST_PROTOCOL)
     assert data.count(end_mark) == 1  # between the index's entries and the posts
-    cut = {"truncated in the entries": len(data) // 10, "truncated in the posts": len(data) - 100}.get(damage)
-    records.write_bytes(data[:cut] if cut is not None else data.replace(end_mark, b""))
+    at = data.index(end_mark) if damage == "end mark overwritten" else len(data) - 100
+    records.write_bytes(data[:at] + b"\0" * 100 + data[at + 100 :])
+    next((tmp_path / "cache" / "runs").glob("*.index.sqlite")).unlink()
     _insert("Une phrase de plus.")(sorted(raw.iterdir())[20])
     stats, notes, differ = _rerun(raw, tmp_path, "damaged")
     assert "patched" not in stats
-    assert len(notes) == 1 and notes[0].startswith("whole second pass: the run log's records are unreadable"), notes
+    assert len(notes) == 1 and notes[0].startswith("whole second pass: the run log's records are unreadable ("), notes
+    assert "not the size" not in notes[0]
     assert differ == []
 
 
