@@ -1476,6 +1476,10 @@ def patch_in_place(
         if isinstance(err, OSError):
             raise PatchRefused(f"cannot write the patch's files into {out_dir} ({err.strerror})") from None
         raise
+    # A file the patch would write as it is stays untouched (the report and the authors after
+    # most body edits, a Markdown file an edit does not reach): what syncs or deploys the
+    # folder sees only the files that changed. Their temporaries go with the others.
+    replaced = [(tmp, relative) for tmp, relative in replaced if not same_bytes(tmp, out_dir / relative)]
     # From here on the folder changes: its log goes first. A Ctrl-C or SIGTERM waits until the
     # folder is whole again (milliseconds: a few renames and the log), not half patched.
     with signals_held():
@@ -1635,5 +1639,13 @@ def compare_trees(current: Path, new: Path) -> dict[str, list[str]]:
     return {
         "added": sorted(new_files.keys() - old_files.keys()),
         "removed": sorted(old_files.keys() - new_files.keys()),
-        "changed": [k for k in sorted(old_files.keys() & new_files.keys()) if old_files[k].read_bytes() != new_files[k].read_bytes()],
+        "changed": [k for k in sorted(old_files.keys() & new_files.keys()) if not same_bytes(old_files[k], new_files[k])],
     }
+
+
+def same_bytes(left: Path, right: Path) -> bool:
+    """Whether two files hold the same bytes (a missing one holds none that match)."""
+    try:
+        return left.stat().st_size == right.stat().st_size and left.read_bytes() == right.read_bytes()
+    except FileNotFoundError:
+        return False
