@@ -661,6 +661,9 @@ def write_json(directory: AtomicDir, relative: str, data: Any) -> None:
     directory.write_text(relative, json_text(data))
 
 
+SPILL_BUFFER: Final = 1 << 20
+
+
 class Exporter:
     """Writes the export outputs of a run into an AtomicDir, in two passes.
 
@@ -688,7 +691,12 @@ class Exporter:
         self.kept: deque[tuple[Doc, Post | bytes | None]] = deque()
         self.kept_bytes = 0
         self.spill_path = self.dir.path(".spill.pickle")
-        self.spill = self.spill_path.open("wb")
+        # A buffer that takes many posts: with the default 8 KiB, pickle wrote each post's
+        # bytes in a call of its own, and each call let go of the GIL and waited to get it
+        # back from the pool's threads (10,000 posts: 0.61 s of this process in pickle.dump,
+        # 0.27 s with this buffer; the run 4 to 5% faster, three A/Bs). Reading back is left
+        # at the default: a 1 MiB buffer made pickle.load ten times slower.
+        self.spill = self.spill_path.open("wb", buffering=SPILL_BUFFER)
         self.spilled = 0
         self.count = 0
         self.second: SecondPass | None = None
