@@ -298,6 +298,51 @@ def test_a_run_that_fails_in_its_second_pass_leaves_no_temporary_log(synthetic: 
     assert not (tmp_path / "out").exists() and not (tmp_path / ".out.tmp").exists()
 
 
+def test_a_spill_the_disk_refuses_at_abandon_still_leaves_nothing(tmp_path: Path) -> None:
+    """The spill's buffer holds posts not yet written; closing it on a full disk raises
+    again, and the temporary folder and the log's temporary file must go all the same."""
+    import errno
+    import io
+
+    from pipeline.io import Exporter, RunLog
+
+    class FullDisk(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    exporter = Exporter(out, FRESH, log=RunLog(cache, out, "salt"))
+    exporter.spill.close()
+    exporter.spill = io.BufferedWriter(FullDisk(), buffer_size=1 << 20)
+    exporter.spill.write(b"a post not yet written")
+    exporter.abandon()
+    assert not (tmp_path / ".out.tmp").exists() and not out.exists()
+    assert list((cache / "runs").iterdir()) == []
+
+
+def test_an_interrupted_patch_leaves_no_temporary_file_in_the_folder(synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted while it compares its files with the folder's (the last step before the
+    folder changes), a patch in place takes its temporary files away; the next run patches."""
+    import pipeline.io
+
+    raw = _prepared(synthetic, tmp_path)
+    _insert("Une phrase de plus.")(sorted(raw.iterdir())[20])
+
+    def interrupted(left: Path, right: Path) -> bool:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.io, "same_bytes", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(raw, tmp_path / "out", _cached(tmp_path))
+    assert [path.name for path in (tmp_path / "out").rglob("*") if ".patch." in path.name] == []
+    stats, notes, differ = _rerun(raw, tmp_path, "interrupted")
+    assert (stats.get("patched"), stats.get("in_place"), notes, differ) == (1, 1, [], [])
+
+
 def _settled_stamps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files of a test are seconds old: trust their stamps at once, as a rerun would minutes later."""
     import pipeline.io
