@@ -630,12 +630,32 @@ def write_json_file(path: Path, data: Any) -> None:
 
 def write_text_file(path: Path, text: str) -> None:
     """Write UTF-8 text to ``path`` atomically (temporary file beside it, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = aside(path)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_pickle_file(path: Path, value: Any) -> None:
+    """Pickle ``value`` to ``path`` atomically (temporary file beside it, then rename)."""
+    tmp = aside(path)
+    try:
+        with tmp.open("wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def aside(path: Path) -> Path:
+    """The temporary file this process writes ``path`` under before renaming it into place.
+
+    >>> aside(Path("runs/a.pickle")).name == f".a.pickle.{os.getpid()}.tmp"
+    True
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def write_metrics(directory: Path, report: dict[str, Any], per_year: list[dict[str, Any]]) -> None:
@@ -1068,10 +1088,7 @@ class ResultCache:
     def put(self, key: str, value: Any) -> None:
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        write_pickle_file(path, value)
 
 
 # A post in a run log: its Doc without texts or row, its row's category names, its light post.
@@ -1209,8 +1226,7 @@ class RunLog:
         self.path = run_log_path(cache_dir, out_dir)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records_path = self.path.with_suffix(".records")
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self.records_tmp = self.records_path.with_name(f".{self.records_path.name}.{os.getpid()}.tmp")
+        self.records_tmp = aside(self.records_path)
         self.salt = salt
         self.run_id = os.urandom(8).hex()
         self.posts: list[LoggedPost] = []
@@ -1282,7 +1298,6 @@ class RunLog:
     def abandon(self) -> None:
         self.handle.close()
         self.records_tmp.unlink(missing_ok=True)
-        self.tmp.unlink(missing_ok=True)
 
 
 def log_record(doc: Doc, finished: FinalPost | None) -> LogRecord:
@@ -1580,11 +1595,7 @@ _HEADER_FIELDS: Final = ("salt", "posts", "run_id", "kept", "files", "batches", 
 def write_log_header(path: Path, run: PreviousRun) -> None:
     """The run log's main file (``RunLog``): the fields of ``run`` but its records path,
     which the main file's own name gives. Written aside and renamed over the old one, last."""
-    header = {"format": _LOG_FORMAT, **{name: getattr(run, name) for name in _HEADER_FIELDS}}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
+    write_pickle_file(path, {"format": _LOG_FORMAT, **{name: getattr(run, name) for name in _HEADER_FIELDS}})
 
 
 def _file_hash(relative: str, status: os.stat_result) -> int:
