@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest fuzz bench bytecode clean
+.PHONY: run test lint typecheck pytest fuzz bench profile bytecode clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ fuzz: $(DEV_STAMP)
 # Larger sizes on demand: make bench BENCH_ARGS="--sizes 998,10000,100000"
 bench: $(DEV_STAMP) bytecode
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# Where a run's time goes: py-spy's samples of one run on 10,000 synthetic posts, by process
+# role and function; rewrites docs/PROFILE.md. Another size: make profile PROFILE_ARGS="--posts 100000"
+profile: $(DEV_STAMP) bytecode
+	$(BIN)/python -m benchmarks.profile $(PROFILE_ARGS)
 
 clean:
 	rm -rf clean data .pytest_cache .mypy_cache .ruff_cache

@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -705,6 +705,22 @@ def probe_file_creation(folder: Path, files: int = 1000) -> float:
     for number in range(files):
         (folder / f"{number:04d}.md").write_bytes(block)
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def scratch_input(work_root: Path, prefix: str, raw: Path | None, posts: int, seed: int) -> Iterator[tuple[Path, Path, int]]:
+    """A scratch folder under ``work_root``, removed at the end, and the input to measure:
+    ``raw``, or a synthetic archive of ``posts`` posts (``seed``) generated into the folder.
+    Yields (folder, input folder, number of input files)."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=work_root))
+    try:
+        if raw is None:
+            raw = work / "raw"
+            generate(raw, posts, seed)
+        yield work, raw, sum(1 for p in raw.rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(work)
 
 
 def compile_bytecode() -> None:

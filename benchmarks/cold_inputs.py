@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from benchmarks.bench import PYTHON, ROOT, Measure, compare_trees, compile_bytecode, machine, measure
-from benchmarks.synthetic import generate
+from benchmarks.bench import PYTHON, ROOT, Measure, compare_trees, compile_bytecode, machine, measure, scratch_input
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
@@ -70,14 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cold_inputs: cannot drop the page cache ({DROP_CACHES}: {err.strerror}); run as root", file=sys.stderr)
         return 2
     compile_bytecode()
-    args.work.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="cold-", dir=args.work))
-    try:
-        raw = args.raw
-        if raw is None:
-            raw = work / "raw"
-            generate(raw, args.posts, args.seed)
-        posts = sum(1 for p in raw.rglob("*") if p.is_file())
+    with scratch_input(args.work, "cold-", args.raw, args.posts, args.seed) as (work, raw, posts):
         params = {ahead: params_with(ahead, work) for ahead in aheads}
         runs: dict[tuple[str, int], list[Measure]] = {}
         reference: Path | None = None
@@ -109,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             cpu = statistics.median(m.cpu for m in measures)
             print(f"| {condition} | {ahead} | {wall:.2f} [{min(walls):.2f}–{max(walls):.2f}] | {cpu:.2f} | {posts / wall:,.0f} | yes |")
         return 0
-    finally:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

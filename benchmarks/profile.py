@@ -1,0 +1,332 @@
+"""Where a run's time goes: py-spy's samples of one ``pipeline run``, by process role and function.
+
+    python -m benchmarks.profile [--posts 10000] [--raw DIR] [--rate 200] [--top 12]
+                                 [--seed 20240601] [--work DIR] [--out docs/PROFILE.md]
+
+Issue 6 asks for the profile of where the remaining time goes. This script samples a whole
+``pipeline run`` with py-spy (``record --subprocesses --threads --function``: every process
+and thread, each sample aggregated by function) on a synthetic archive of ``--posts``
+posts (``benchmarks.synthetic``) or on ``--raw``, and sorts the samples by the role of the
+process that was sampled:
+
+- **main**: the command's own process. Its threads are told apart: the main thread (the
+  first pass's bookkeeping, the index, the claims, the tables, the spill), the pool's
+  threads (handing tasks out, reading results off the pipes) and the read-ahead thread.
+- **first pass**: the worker processes that cleaned and built posts (``_clean_in_worker``).
+- **second pass**: the worker processes that finished and wrote posts (``_finish_in_worker``).
+
+For each role it prints the functions that were running when sampled (own samples: the
+function at the top of the stack, which includes the C code and system calls it made) and
+the package's functions below the role's own entry point by inclusive samples. py-spy
+leaves out a thread that the system says is asleep when it looks, just before it pauses
+the process; the check is racy, and many samples of waiting threads get in. The Python
+calls that mostly wait (locks, conditions, selectors, pipes) are flagged ``blocking call``;
+a thread asleep inside another system call, such as a worker waiting for the other one to
+let go of the output folder's lock while it creates a file, cannot be told apart. And
+sampling pauses the processes, which makes system calls and allocation-heavy code look
+larger than they are (BENCHMARKS.md, session 18, measures both against ``perf`` and A/B
+runs): read the tables as a ranking, not as seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from benchmarks.bench import PYTHON, ROOT, VENV_BIN, compile_bytecode, machine, probe_file_creation, scratch_input
+
+# The functions that mark a worker process's role (pipeline.runner): whichever a process
+# ran at least once is its role for all its samples, its idle waits for tasks included.
+FIRST_PASS_MARK = "_clean_in_worker"
+SECOND_PASS_MARK = "_finish_in_worker"
+ROLES = ("main", "first pass", "second pass", "other")
+# py-spy names a thread ``thread (TID): NAME``; multiprocessing's pool names its threads
+# after their functions (``Thread-3 (_handle_results)``), ``io.reading_ahead`` its own.
+_THREAD = re.compile(r"thread \((\d+|0x[0-9a-f]+)\)(?:: (.*))?")
+_POOL_THREADS = ("_handle_results", "_handle_tasks", "_handle_workers")
+# Python functions whose samples are mostly a thread waiting, on a lock, a selector or a
+# pipe (a pipe's read or write also copies the bytes): py-spy counts some of these waits
+# (its idle detection is racy), so the tables flag them rather than call them work.
+BLOCKING: Final = frozenset(
+    {
+        "Condition.wait",
+        "Event.wait",
+        "_PollLikeSelector.select",
+        "Connection._recv",
+        "Connection._send",
+        "Connection._poll",
+        "wait",
+        "SimpleQueue.get",
+        "Thread.join",
+    }
+)
+
+
+def is_blocking(frame: str) -> bool:
+    """Whether a frame (``function (file:line)``) is one of the ``BLOCKING`` calls.
+
+    >>> is_blocking("Condition.wait (threading.py:295)"), is_blocking("duplicate_key (pipeline/site.py:73)")
+    (True, False)
+    """
+    return frame.split(" (", 1)[0] in BLOCKING
+
+
+def thread_kind(name: str | None, tid: str, pid: str) -> str:
+    """What a thread of the main process does, from the name py-spy gives it.
+
+    >>> thread_kind("Thread-3 (_handle_results)", "8896", "8887"), thread_kind(None, "8887", "8887")
+    ('pool threads', 'main thread')
+    """
+    if name is None:
+        return "main thread" if tid == pid else "other threads"
+    if name == "MainThread":
+        return "main thread"
+    if any(function in name for function in _POOL_THREADS):
+        return "pool threads"
+    return "read-ahead thread" if name == "read-ahead" else "other threads"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One line of py-spy's raw output: the process chain, the thread and the frames."""
+
+    pids: tuple[str, ...]  # from the command's process down to the sampled one
+    thread: str  # thread_kind of a thread of the main process; "" in a worker
+    frames: tuple[str, ...]  # outermost first, each ``function (file:line)``
+    count: int
+
+
+def parse_stack(line: str) -> Stack | None:
+    """A raw line (``frame;frame;... COUNT``) as a Stack; None for a blank line.
+
+    >>> stack = parse_stack('process 7:"python -m pipeline run";thread (7): MainThread;main (pipeline/cli.py:153) 3')
+    >>> stack.pids, stack.thread, stack.frames, stack.count
+    (('7',), 'main thread', ('main (pipeline/cli.py:153)',), 3)
+    """
+    line = line.rstrip("\n")
+    if not line.strip():
+        return None
+    text, count = line.rsplit(" ", 1)
+    pids: list[str] = []
+    thread = ""
+    frames: list[str] = []
+    # A process frame holds the command line in quotes, which may hold ";": split after it.
+    for part in _split_frames(text):
+        if part.startswith("process "):
+            pids.append(part.removeprefix("process ").split(":", 1)[0])
+        elif (match := _THREAD.fullmatch(part)) is not None and not frames:
+            thread = thread_kind(match[2], match[1], pids[-1] if pids else "") if len(pids) == 1 else ""
+        else:
+            frames.append(part)
+    return Stack(tuple(pids), thread, tuple(frames), int(count))
+
+
+def _split_frames(text: str) -> Iterable[str]:
+    start, quoted = 0, False
+    for index, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            yield text[start:index]
+            start = index + 1
+    yield text[start:]
+
+
+@dataclass
+class Profile:
+    """Samples added up by role; within each, by function (own samples, and inclusive
+    samples below the role's ``ANCHORS`` function)."""
+
+    samples: Counter[str] = field(default_factory=Counter)
+    blocked: Counter[str] = field(default_factory=Counter)  # samples in a BLOCKING call, by role
+    threads: Counter[str] = field(default_factory=Counter)  # the main process's, by kind
+    own: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in ROLES})
+    below: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in ROLES})
+    processes: dict[str, set[str]] = field(default_factory=lambda: {role: set() for role in ROLES})
+
+    @property
+    def total(self) -> int:
+        return sum(self.samples.values())
+
+
+# Where each role's own work starts: the inclusive tables count the frames below it, not the
+# command's call chain above it, which every sample of the role shares.
+ANCHORS: Final = {"main": "run_pipeline", "first pass": FIRST_PASS_MARK, "second pass": SECOND_PASS_MARK}
+
+
+def profile_of(stacks: Sequence[Stack]) -> Profile:
+    """Sort the samples by role: the command's process is ``main``; a worker takes the role
+    of the mark (``FIRST_PASS_MARK``, ``SECOND_PASS_MARK``) found in any of its stacks.
+
+    >>> main = Stack(("1",), "main thread", ("run_pipeline (pipeline/runner.py:144)",), 2)
+    >>> worker = Stack(("1", "2"), "", ("worker (pool.py:1)", "_clean_in_worker (pipeline/runner.py:441)", "read_doc (pipeline/io.py:178)"), 5)
+    >>> profile = profile_of([main, worker])
+    >>> dict(profile.samples), profile.own["first pass"].most_common(1), dict(profile.below["first pass"])
+    ({'main': 2, 'first pass': 5}, [('read_doc (pipeline/io.py:178)', 5)], {'read_doc (pipeline/io.py:178)': 5})
+    """
+    marks: dict[str, str] = {}
+    for stack in stacks:
+        for frame in stack.frames:
+            if frame.startswith(FIRST_PASS_MARK + " "):
+                marks.setdefault(stack.pids[-1], "first pass")
+            elif frame.startswith(SECOND_PASS_MARK + " "):
+                marks.setdefault(stack.pids[-1], "second pass")
+    profile = Profile()
+    for stack in stacks:
+        role = "main" if len(stack.pids) == 1 else marks.get(stack.pids[-1], "other")
+        profile.samples[role] += stack.count
+        profile.processes[role].add(stack.pids[-1])
+        if role == "main":
+            profile.threads[stack.thread] += stack.count
+        if stack.frames:
+            profile.own[role][stack.frames[-1]] += stack.count
+            if is_blocking(stack.frames[-1]):
+                profile.blocked[role] += stack.count
+        names = [frame.split(" (", 1)[0] for frame in stack.frames]
+        if role in ANCHORS and ANCHORS[role] in names:
+            for frame in set(stack.frames[names.index(ANCHORS[role]) + 1 :]):
+                profile.below[role][frame] += stack.count
+    return profile
+
+
+def read_profile(raw_file: Path) -> Profile:
+    with raw_file.open(encoding="utf-8", errors="replace") as lines:
+        return profile_of([stack for line in lines if (stack := parse_stack(line)) is not None])
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+def report_lines(profile: Profile, rate: int, top: int) -> list[str]:
+    """The profile as Markdown: samples by role, then each role's functions."""
+    total = profile.total
+    lines = [
+        "| role | processes | samples | share | thread-seconds sampled | of which in a blocking call |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for role in ROLES:
+        if profile.samples[role]:
+            samples, blocked = profile.samples[role], profile.blocked[role]
+            lines.append(
+                f"| {role} | {len(profile.processes[role])} | {samples:,} | {_share(samples, total)} | {samples / rate:.2f} | {_share(blocked, samples)} |"
+            )
+    lines += ["", "The main process's samples by thread:", "", "| thread | samples | share of the main process |", "| --- | --- | --- |"]
+    for kind, samples in profile.threads.most_common():
+        lines.append(f"| {kind} | {samples:,} | {_share(samples, profile.samples['main'])} |")
+    for role in ROLES:
+        samples = profile.samples[role]
+        if not samples:
+            continue
+        lines += ["", f"### {role}: own samples (where each sample was)", "", "| function | samples | share of the role |", "| --- | --- | --- |"]
+        lines += [
+            f"| `{frame}`{' (blocking call)' if is_blocking(frame) else ''} | {count:,} | {_share(count, samples)} |"
+            for frame, count in profile.own[role].most_common(top)
+        ]
+        package = [(frame, count) for frame, count in profile.below[role].most_common() if "(pipeline/" in frame]
+        if package:
+            anchor = ANCHORS[role]
+            lines += [
+                "",
+                f"### {role}: the package's functions below `{anchor}`, inclusive",
+                "",
+                "| function | samples | share of the role |",
+                "| --- | --- | --- |",
+            ]
+            lines += [f"| `{frame}` | {count:,} | {_share(count, samples)} |" for frame, count in package[:top]]
+    return lines
+
+
+def find_py_spy() -> str | None:
+    return shutil.which("py-spy", path=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=10_000, help="synthetic archive size (default: 10000)")
+    parser.add_argument("--raw", type=Path, help="profile a run on this input folder instead of a synthetic archive")
+    parser.add_argument("--rate", type=int, default=200, help="samples a second, per thread (default: 200)")
+    parser.add_argument("--top", type=int, default=12, help="functions listed per table (default: 12)")
+    parser.add_argument("--nonblocking", action="store_true", help="sample without pausing the processes (less overhead, stacks may be torn)")
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out", help="scratch folder (default: benchmarks/out)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PROFILE.md", help="Markdown report (default: docs/PROFILE.md)")
+    args = parser.parse_args(argv)
+    py_spy = find_py_spy()
+    if py_spy is None:
+        print("profile: py-spy not found beside the interpreter or on PATH; install the dev extras (make test does) or `pip install py-spy`", file=sys.stderr)
+        return 2
+    compile_bytecode()
+    with scratch_input(args.work, "profile-", args.raw, args.posts, args.seed) as (work, raw, posts):
+        # What a file costs to create here depends on what was deleted lately (see
+        # probe_file_creation), and the second pass creates one a post: the header says.
+        probe = probe_file_creation(work / "probe")
+        out, samples = work / "out", work / "samples.txt"
+        run = [PYTHON, "-m", "pipeline", "run", "--params", ROOT / "params.yaml", "--raw", raw, "--out", out, "-q"]
+        spy = [
+            py_spy,
+            "record",
+            *(["--nonblocking"] if args.nonblocking else []),
+            "--rate",
+            str(args.rate),
+            "--subprocesses",
+            "--threads",
+            "--function",
+            "--format",
+            "raw",
+            "--output",
+            samples,
+            "--",
+        ]
+        started = time.perf_counter()
+        done = subprocess.run([*map(str, spy), *map(str, run)], capture_output=True, text=True, check=False, cwd=ROOT)
+        wall = time.perf_counter() - started
+        if done.returncode != 0 or not samples.exists():
+            print(f"profile: py-spy or the run failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}", file=sys.stderr)
+            return 1
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        if not report.get("accounting_ok"):
+            print(f"profile: the profiled run's accounting does not add up (see {out / 'report.json'})", file=sys.stderr)
+            return 1
+        profile = read_profile(samples)
+        command = ["python", "-m", "benchmarks.profile", *(argv if argv is not None else sys.argv[1:])]
+        lines = [
+            "# Where a run's time goes",
+            "",
+            "Written by `benchmarks/profile.py` (its docstring says how to read the tables). py-spy's",
+            "samples of one `pipeline run`, all processes and threads, sorted by the role of the",
+            "process sampled. Sampling pauses the processes and counts some waits in the kernel as",
+            "work: read a ranking, not seconds (BENCHMARKS.md, session 18, measures what it overstates).",
+            "",
+            *machine(),
+            f"- input: {raw if args.raw else f'synthetic, {posts:,} posts, seed {args.seed}'}; the run under py-spy took {wall:.2f} s",
+            f"- py-spy {_version(py_spy)}, {args.rate} samples a second a thread{', without pausing' if args.nonblocking else ''}; {profile.total:,} samples",
+            f"- creating 1,000 files of 4 KB beside the run's output took {probe:.3f} s before it",
+            f"- command: `{' '.join(command)}`",
+            "",
+            *report_lines(profile, args.rate, args.top),
+        ]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"profile: {profile.total:,} samples of {posts:,} posts written to {args.out}", file=sys.stderr)
+        return 0
+
+
+def _version(py_spy: str) -> str:
+    done = subprocess.run([py_spy, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip().removeprefix("py-spy ") or "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""benchmarks/profile.py: py-spy's raw samples sorted by process role, and a real profiled run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.profile import find_py_spy, main, parse_stack, profile_of, report_lines
+
+CMD = '"/venv/bin/python -m pipeline run --raw a;b --out c"'  # a ";" inside the quoted command line
+
+
+def _line(pids: list[str], thread: str, frames: list[str], count: int) -> str:
+    return ";".join([*(f"process {pid}:{CMD}" for pid in pids), thread, *frames]) + f" {count}"
+
+
+RAW = [
+    _line(["10"], "thread (10): MainThread", ["run_pipeline (pipeline/runner.py:144)", "Exporter.add (pipeline/io.py:725)"], 7),
+    _line(["10"], "thread (10)", ["run_pipeline (pipeline/runner.py:144)"], 1),  # py-spy did not get the name
+    _line(
+        ["10"],
+        "thread (11): Thread-3 (_handle_results)",
+        ["Pool._handle_results (multiprocessing/pool.py:573)", "Connection._recv (multiprocessing/connection.py:390)"],
+        5,
+    ),
+    _line(["10"], "thread (12): read-ahead", ["hint_read (pipeline/io.py:160)"], 2),
+    _line(
+        ["10", "20"],
+        "thread (20): MainThread",
+        ["worker (multiprocessing/pool.py:114)", "_clean_in_worker (pipeline/runner.py:441)", "duplicate_key (pipeline/site.py:73)"],
+        9,
+    ),
+    _line(
+        ["10", "20"], "thread (20): MainThread", ["worker (multiprocessing/pool.py:114)", "SimpleQueue.get (multiprocessing/queues.py:364)"], 3
+    ),  # idle between tasks
+    _line(
+        ["10", "30"],
+        "thread (30): MainThread",
+        ["worker (multiprocessing/pool.py:114)", "_finish_in_worker (pipeline/runner.py:378)", "create_file (pipeline/io.py:591)"],
+        6,
+    ),
+    _line(["10", "40"], "thread (40): MainThread", ["<module> (dask/worker.py:1)"], 1),
+    "",
+]
+
+
+def test_a_raw_line_keeps_its_command_line_whole_and_names_the_thread() -> None:
+    stack = parse_stack(RAW[2])
+    assert stack is not None
+    assert stack.pids == ("10",) and stack.thread == "pool threads" and stack.count == 5
+    assert stack.frames[-1].startswith("Connection._recv ")
+    worker = parse_stack(RAW[4])
+    assert worker is not None and worker.pids == ("10", "20") and worker.thread == "" and len(worker.frames) == 3
+    assert parse_stack(RAW[-1]) is None
+
+
+def test_samples_go_to_the_role_of_their_process() -> None:
+    profile = profile_of([s for line in RAW if (s := parse_stack(line)) is not None])
+    assert dict(profile.samples) == {"main": 15, "first pass": 12, "second pass": 6, "other": 1}
+    # A worker's idle wait for its next task counts to its role, and as a blocking call.
+    assert profile.own["first pass"]["SimpleQueue.get (multiprocessing/queues.py:364)"] == 3
+    assert profile.blocked == {"main": 5, "first pass": 3}
+    assert dict(profile.threads) == {"main thread": 8, "pool threads": 5, "read-ahead thread": 2}
+    # Inclusive counts start below each role's anchor: the call chain above it is left out.
+    assert dict(profile.below["first pass"]) == {"duplicate_key (pipeline/site.py:73)": 9}
+    assert dict(profile.below["main"]) == {"Exporter.add (pipeline/io.py:725)": 7}
+    assert {role: len(pids) for role, pids in profile.processes.items() if pids} == {"main": 1, "first pass": 1, "second pass": 1, "other": 1}
+
+
+def test_the_report_lists_roles_threads_and_flags_blocking_calls() -> None:
+    lines = report_lines(profile_of([s for line in RAW if (s := parse_stack(line)) is not None]), rate=100, top=5)
+    text = "\n".join(lines)
+    assert "| main | 1 | 15 | 44.1% | 0.15 | 33.3% |" in lines, text
+    assert "| second pass | 1 | 6 | 17.6% | 0.06 | 0.0% |" in lines
+    assert "| `Connection._recv (multiprocessing/connection.py:390)` (blocking call) | 5 | 33.3% |" in lines
+    assert "| `duplicate_key (pipeline/site.py:73)` | 9 | 75.0% |" in lines
+    # The package's inclusive table holds only pipeline/ functions.
+    inclusive = text.split("### first pass: the package's functions below `_clean_in_worker`, inclusive")[1].split("###")[0]
+    assert "| `duplicate_key (pipeline/site.py:73)` | 9 | 75.0% |" in inclusive and "_clean_in_worker" not in inclusive
+    assert "### other: the package's functions" not in text  # no anchor, no table
+
+
+def test_a_profiled_run_of_a_synthetic_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if find_py_spy() is None:
+        pytest.skip("py-spy is not installed (it comes with the dev extras)")
+    out = tmp_path / "PROFILE.md"
+    code = main(["--posts", "1000", "--rate", "500", "--work", str(tmp_path), "--out", str(out)])
+    if code != 0 and "ermission" in capsys.readouterr().err:
+        pytest.skip("py-spy may not attach to processes here (ptrace is not permitted)")
+    assert code == 0
+    text = out.read_text(encoding="utf-8")
+    assert "synthetic, 1,000 posts" in text
+    for role in ("main", "first pass", "second pass"):
+        assert f"\n| {role} | " in text, role
+    assert "`clean_doc (pipeline/runner.py:" in text  # below the first pass's anchor
+    assert [p.name for p in tmp_path.iterdir()] == ["PROFILE.md"]  # the scratch folder is gone
