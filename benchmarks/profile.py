@@ -1,7 +1,8 @@
 """Where a run's time goes: py-spy's samples of one ``pipeline run``, by process role and function.
 
     python -m benchmarks.profile [--posts 10000] [--raw DIR] [--rate 200] [--top 12]
-                                 [--seed 20240601] [--work DIR] [--out docs/PROFILE.md]
+                                 [--nonblocking] [--seed 20240601] [--work DIR]
+                                 [--out docs/PROFILE.md]
 
 Issue 6 asks for the profile of where the remaining time goes. This script samples a whole
 ``pipeline run`` with py-spy (``record --subprocesses --threads --function``: every process
@@ -14,6 +15,7 @@ process that was sampled:
   threads (handing tasks out, reading results off the pipes) and the read-ahead thread.
 - **first pass**: the worker processes that cleaned and built posts (``_clean_in_worker``).
 - **second pass**: the worker processes that finished and wrote posts (``_finish_in_worker``).
+- **other**: any other process (none in a local run).
 
 For each role it prints the functions that were running when sampled (own samples: the
 function at the top of the stack, which includes the C code and system calls it made) and
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -51,10 +53,12 @@ from benchmarks.bench import PYTHON, ROOT, VENV_BIN, compile_bytecode, machine, 
 FIRST_PASS_MARK = "_clean_in_worker"
 SECOND_PASS_MARK = "_finish_in_worker"
 ROLES = ("main", "first pass", "second pass", "other")
-# py-spy names a thread ``thread (TID): NAME``; multiprocessing's pool names its threads
-# after their functions (``Thread-3 (_handle_results)``), ``io.reading_ahead`` its own.
-_THREAD = re.compile(r"thread \((\d+|0x[0-9a-f]+)\)(?:: (.*))?")
-_POOL_THREADS = ("_handle_results", "_handle_tasks", "_handle_workers")
+# py-spy's frame for a thread: ``thread (TID)``, and ``: NAME`` when it has one. The id is
+# decimal where py-spy knows the system's thread id, else hexadecimal (``{:#X}``).
+_THREAD = re.compile(r"thread \((\d+|0x[0-9a-fA-F]+)\)(?:: .*)?")
+# A process's frame: ``process PID:"COMMAND LINE"``, the command line unescaped, so it may
+# hold quotes and semicolons: it ends where the next process's or the thread's frame starts.
+_PROCESS = re.compile(r'process (\d+):".*?";(?=process \d+:"|thread \()')
 # Python functions whose samples are mostly a thread waiting, on a lock, a selector or a
 # pipe (a pipe's read or write also copies the bytes): py-spy counts some of these waits
 # (its idle detection is racy), so the tables flag them rather than call them work.
@@ -82,19 +86,22 @@ def is_blocking(frame: str) -> bool:
     return frame.split(" (", 1)[0] in BLOCKING
 
 
-def thread_kind(name: str | None, tid: str, pid: str) -> str:
-    """What a thread of the main process does, from the name py-spy gives it.
+def thread_kind(tid: str, pid: str, frames: Sequence[str]) -> str:
+    """What a thread of the main process does, from its id and the functions it runs: not
+    from the name py-spy gives it, which it caches by Python thread id and may give a later
+    thread that reuses the id (seen: a pool thread under another pool thread's name).
 
-    >>> thread_kind("Thread-3 (_handle_results)", "8896", "8887"), thread_kind(None, "8887", "8887")
-    ('pool threads', 'main thread')
+    >>> thread_kind("8896", "8887", ["Thread.run (threading.py:975)", "Pool._handle_results (multiprocessing/pool.py:573)"])
+    'pool threads'
+    >>> thread_kind("8887", "8887", ["run_pipeline (pipeline/runner.py:144)"])
+    'main thread'
     """
-    if name is None:
-        return "main thread" if tid == pid else "other threads"
-    if name == "MainThread":
+    if tid == pid:
         return "main thread"
-    if any(function in name for function in _POOL_THREADS):
+    names = [frame.split(" (", 1)[0] for frame in frames]
+    if any(name.startswith("Pool._handle_") for name in names):
         return "pool threads"
-    return "read-ahead thread" if name == "read-ahead" else "other threads"
+    return "read-ahead thread" if "reading_ahead.<locals>.run" in names else "other threads"
 
 
 @dataclass(frozen=True)
@@ -108,39 +115,28 @@ class Stack:
 
 
 def parse_stack(line: str) -> Stack | None:
-    """A raw line (``frame;frame;... COUNT``) as a Stack; None for a blank line.
+    """A raw line (``frame;frame;... COUNT``) as a Stack; None for a blank or cut line.
 
     >>> stack = parse_stack('process 7:"python -m pipeline run";thread (7): MainThread;main (pipeline/cli.py:153) 3')
     >>> stack.pids, stack.thread, stack.frames, stack.count
     (('7',), 'main thread', ('main (pipeline/cli.py:153)',), 3)
     """
-    line = line.rstrip("\n")
-    if not line.strip():
+    text, _, count = line.strip().rpartition(" ")
+    if not text or not count.isdigit():
         return None
-    text, count = line.rsplit(" ", 1)
     pids: list[str] = []
-    thread = ""
-    frames: list[str] = []
-    # A process frame holds the command line in quotes, which may hold ";": split after it.
-    for part in _split_frames(text):
-        if part.startswith("process "):
-            pids.append(part.removeprefix("process ").split(":", 1)[0])
-        elif (match := _THREAD.fullmatch(part)) is not None and not frames:
-            thread = thread_kind(match[2], match[1], pids[-1] if pids else "") if len(pids) == 1 else ""
-        else:
-            frames.append(part)
-    return Stack(tuple(pids), thread, tuple(frames), int(count))
-
-
-def _split_frames(text: str) -> Iterable[str]:
-    start, quoted = 0, False
-    for index, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            yield text[start:index]
-            start = index + 1
-    yield text[start:]
+    while (process := _PROCESS.match(text)) is not None:
+        pids.append(process[1])
+        text = text[process.end() :]
+    tid, _, rest = text.partition(";")
+    thread = _THREAD.fullmatch(tid)
+    if thread is None:  # no thread frame: not what ``record --threads`` writes
+        return None
+    if not pids:  # no process frame: not what ``record --subprocesses`` writes
+        return None
+    frames = tuple(rest.split(";")) if rest else ()
+    kind = thread_kind(thread[1], pids[-1], frames) if len(pids) == 1 else ""
+    return Stack(tuple(pids), kind, frames, int(count))
 
 
 @dataclass
@@ -154,6 +150,7 @@ class Profile:
     own: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in ROLES})
     below: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in ROLES})
     processes: dict[str, set[str]] = field(default_factory=lambda: {role: set() for role in ROLES})
+    unread: int = 0  # lines of the raw file that parse_stack could not read
 
     @property
     def total(self) -> int:
@@ -202,7 +199,10 @@ def profile_of(stacks: Sequence[Stack]) -> Profile:
 
 def read_profile(raw_file: Path) -> Profile:
     with raw_file.open(encoding="utf-8", errors="replace") as lines:
-        return profile_of([stack for line in lines if (stack := parse_stack(line)) is not None])
+        stacks = [(line, parse_stack(line)) for line in lines]
+    profile = profile_of([stack for _, stack in stacks if stack is not None])
+    profile.unread = sum(1 for line, stack in stacks if stack is None and line.strip())
+    return profile
 
 
 def _share(part: int, whole: int) -> str:
@@ -212,7 +212,8 @@ def _share(part: int, whole: int) -> str:
 def report_lines(profile: Profile, rate: int, top: int) -> list[str]:
     """The profile as Markdown: samples by role, then each role's functions."""
     total = profile.total
-    lines = [
+    lines = [f"{profile.unread:,} line(s) of py-spy's output could not be read and are left out.", ""] if profile.unread else []
+    lines += [
         "| role | processes | samples | share | thread-seconds sampled | of which in a blocking call |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -263,12 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out", help="scratch folder (default: benchmarks/out)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PROFILE.md", help="Markdown report (default: docs/PROFILE.md)")
     args = parser.parse_args(argv)
+    # The run starts in the repository, so every path given here is made absolute first.
+    work_root, out_file = args.work.resolve(), args.out.resolve()
+    raw_dir = args.raw.resolve() if args.raw is not None else None
+    if raw_dir is not None and not raw_dir.is_dir():
+        print(f"profile: {args.raw}: no such input folder; pass --raw DIR, or --posts N for a synthetic archive", file=sys.stderr)
+        return 2
     py_spy = find_py_spy()
     if py_spy is None:
         print("profile: py-spy not found beside the interpreter or on PATH; install the dev extras (make test does) or `pip install py-spy`", file=sys.stderr)
         return 2
     compile_bytecode()
-    with scratch_input(args.work, "profile-", args.raw, args.posts, args.seed) as (work, raw, posts):
+    with scratch_input(work_root, "profile-", raw_dir, args.posts, args.seed) as (work, raw, posts):
         # What a file costs to create here depends on what was deleted lately (see
         # probe_file_creation), and the second pass creates one a post: the header says.
         probe = probe_file_creation(work / "probe")
@@ -289,13 +296,18 @@ def main(argv: list[str] | None = None) -> int:
             samples,
             "--",
         ]
+        print(f"profile: sampling a run on {posts:,} posts ({raw})", file=sys.stderr, flush=True)
         started = time.perf_counter()
         done = subprocess.run([*map(str, spy), *map(str, run)], capture_output=True, text=True, check=False, cwd=ROOT)
         wall = time.perf_counter() - started
-        if done.returncode != 0 or not samples.exists():
-            print(f"profile: py-spy or the run failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}", file=sys.stderr)
+        # py-spy exits 0 when the program it ran failed: the run's report tells.
+        report_file = out / "report.json"
+        if done.returncode != 0 or not report_file.exists() or not samples.exists() or not samples.stat().st_size:
+            said = (done.stderr or done.stdout).strip()[-2000:]
+            hint = " (py-spy traces its child: allow ptrace, kernel.yama.ptrace_scope 0 or 1, or CAP_SYS_PTRACE in a container)" if "ermission" in said else ""
+            print(f"profile: py-spy or the run failed (exit {done.returncode}, no report or no samples){hint}: {said}", file=sys.stderr)
             return 1
-        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        report = json.loads(report_file.read_text(encoding="utf-8"))
         if not report.get("accounting_ok"):
             print(f"profile: the profiled run's accounting does not add up (see {out / 'report.json'})", file=sys.stderr)
             return 1
@@ -310,16 +322,16 @@ def main(argv: list[str] | None = None) -> int:
             "work: read a ranking, not seconds (BENCHMARKS.md, session 18, measures what it overstates).",
             "",
             *machine(),
-            f"- input: {raw if args.raw else f'synthetic, {posts:,} posts, seed {args.seed}'}; the run under py-spy took {wall:.2f} s",
+            f"- input: {raw if raw_dir else f'synthetic, {posts:,} posts, seed {args.seed}'}; the run under py-spy took {wall:.2f} s",
             f"- py-spy {_version(py_spy)}, {args.rate} samples a second a thread{', without pausing' if args.nonblocking else ''}; {profile.total:,} samples",
             f"- creating 1,000 files of 4 KB beside the run's output took {probe:.3f} s before it",
             f"- command: `{' '.join(command)}`",
             "",
             *report_lines(profile, args.rate, args.top),
         ]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"profile: {profile.total:,} samples of {posts:,} posts written to {args.out}", file=sys.stderr)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"profile: {profile.total:,} samples of {posts:,} posts written to {out_file}", file=sys.stderr)
         return 0
 
 

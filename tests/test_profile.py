@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.profile import find_py_spy, main, parse_stack, profile_of, report_lines
+import benchmarks.profile as profile_module
+from benchmarks.profile import find_py_spy, main, parse_stack, profile_of, read_profile, report_lines
 
-CMD = '"/venv/bin/python -m pipeline run --raw a;b --out c"'  # a ";" inside the quoted command line
+# py-spy writes the command line in quotes, unescaped: it may hold ";" and '"'.
+CMD = '"/venv/bin/python -m pipeline run --raw a;b"c --out ";d"'
 
 
 def _line(pids: list[str], thread: str, frames: list[str], count: int) -> str:
@@ -18,13 +20,15 @@ def _line(pids: list[str], thread: str, frames: list[str], count: int) -> str:
 RAW = [
     _line(["10"], "thread (10): MainThread", ["run_pipeline (pipeline/runner.py:144)", "Exporter.add (pipeline/io.py:725)"], 7),
     _line(["10"], "thread (10)", ["run_pipeline (pipeline/runner.py:144)"], 1),  # py-spy did not get the name
+    # py-spy may give a thread another one's name (it caches names by a reused Python id):
+    # a thread is told by its functions.
     _line(
         ["10"],
-        "thread (11): Thread-3 (_handle_results)",
+        "thread (11): Thread-1 (_handle_workers)",
         ["Pool._handle_results (multiprocessing/pool.py:573)", "Connection._recv (multiprocessing/connection.py:390)"],
         5,
     ),
-    _line(["10"], "thread (12): read-ahead", ["hint_read (pipeline/io.py:160)"], 2),
+    _line(["10"], "thread (12)", ["Thread.run (threading.py:975)", "reading_ahead.<locals>.run (pipeline/io.py:136)"], 2),
     _line(
         ["10", "20"],
         "thread (20): MainThread",
@@ -45,7 +49,7 @@ RAW = [
 ]
 
 
-def test_a_raw_line_keeps_its_command_line_whole_and_names_the_thread() -> None:
+def test_a_raw_line_keeps_its_command_line_whole_and_tells_the_thread() -> None:
     stack = parse_stack(RAW[2])
     assert stack is not None
     assert stack.pids == ("10",) and stack.thread == "pool threads" and stack.count == 5
@@ -53,6 +57,11 @@ def test_a_raw_line_keeps_its_command_line_whole_and_names_the_thread() -> None:
     worker = parse_stack(RAW[4])
     assert worker is not None and worker.pids == ("10", "20") and worker.thread == "" and len(worker.frames) == 3
     assert parse_stack(RAW[-1]) is None
+    # A line cut short, a line without the thread frame, an id in upper-case hexadecimal.
+    assert parse_stack(RAW[4][: RAW[4].rindex(" ")]) is None
+    assert parse_stack(f"process 10:{CMD};run_pipeline (pipeline/runner.py:144) 3") is None
+    hex_thread = parse_stack(f"process 10:{CMD};thread (0x7F3A2B): MainThread;run_pipeline (pipeline/runner.py:144) 3")
+    assert hex_thread is not None and hex_thread.frames == ("run_pipeline (pipeline/runner.py:144)",) and hex_thread.thread == "other threads"
 
 
 def test_samples_go_to_the_role_of_their_process() -> None:
@@ -79,6 +88,32 @@ def test_the_report_lists_roles_threads_and_flags_blocking_calls() -> None:
     inclusive = text.split("### first pass: the package's functions below `_clean_in_worker`, inclusive")[1].split("###")[0]
     assert "| `duplicate_key (pipeline/site.py:73)` | 9 | 75.0% |" in inclusive and "_clean_in_worker" not in inclusive
     assert "### other: the package's functions" not in text  # no anchor, no table
+
+
+def test_lines_it_cannot_read_are_counted_in_the_report(tmp_path: Path) -> None:
+    raw = tmp_path / "samples.txt"
+    raw.write_text("\n".join([*RAW, "garbage without a count", RAW[0][:-2]]) + "\n", encoding="utf-8")
+    profile = read_profile(raw)
+    assert profile.total == 34 and profile.unread == 2
+    assert report_lines(profile, rate=100, top=3)[0] == "2 line(s) of py-spy's output could not be read and are left out."
+
+
+def test_a_missing_input_folder_is_refused_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--raw", str(tmp_path / "missing"), "--out", str(tmp_path / "P.md")]) == 2
+    assert "no such input folder" in capsys.readouterr().err
+    assert not (tmp_path / "P.md").exists()
+
+
+def test_a_run_that_fails_under_py_spy_is_reported_with_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # py-spy exits 0 when the program it ran failed: the missing report must tell.
+    if find_py_spy() is None:
+        pytest.skip("py-spy is not installed (it comes with the dev extras)")
+    monkeypatch.setattr(profile_module, "ROOT", tmp_path)  # no params.yaml there: the run exits 2
+    assert main(["--posts", "20", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "P.md")]) == 1
+    err = capsys.readouterr().err
+    assert "no report or no samples" in err and "params file not found" in err, err
+    assert not (tmp_path / "P.md").exists()
+    assert not list((tmp_path / "work").iterdir())  # the scratch folder is gone
 
 
 def test_a_profiled_run_of_a_synthetic_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
