@@ -2,7 +2,7 @@
 
     python -m benchmarks.profile [--posts 10000] [--raw DIR] [--rate 200] [--top 12]
                                  [--nonblocking] [--seed 20240601] [--work DIR]
-                                 [--out docs/PROFILE.md]
+                                 [--out docs/PROFILE.md] [--params params.yaml]
 
 Issue 6 asks for the profile of where the remaining time goes. This script samples a whole
 ``pipeline run`` with py-spy (``record --subprocesses --threads --function``: every process
@@ -10,9 +10,10 @@ and thread, each sample aggregated by function) on a synthetic archive of ``--po
 posts (``benchmarks.synthetic``) or on ``--raw``, and sorts the samples by the role of the
 process that was sampled:
 
-- **main**: the command's own process. Its threads are told apart: the main thread (the
-  first pass's bookkeeping, the index, the claims, the tables, the spill), the pool's
-  threads (handing tasks out, reading results off the pipes) and the read-ahead thread.
+- **main**: the command's own process. Its threads are told apart by the functions they
+  run: the main thread (the first pass's bookkeeping, the index, the claims, the tables,
+  the spill), the pool's threads (handing tasks out, reading results off the pipes), the
+  read-ahead thread, and other threads (none in a local run).
 - **first pass**: the worker processes that cleaned and built posts (``_clean_in_worker``).
 - **second pass**: the worker processes that finished and wrote posts (``_finish_in_worker``).
 - **other**: any other process (none in a local run).
@@ -57,8 +58,17 @@ ROLES = ("main", "first pass", "second pass", "other")
 # decimal where py-spy knows the system's thread id, else hexadecimal (``{:#X}``).
 _THREAD = re.compile(r"thread \((\d+|0x[0-9a-fA-F]+)\)(?:: .*)?")
 # A process's frame: ``process PID:"COMMAND LINE"``, the command line unescaped, so it may
-# hold quotes and semicolons: it ends where the next process's or the thread's frame starts.
-_PROCESS = re.compile(r'process (\d+):".*?";(?=process \d+:"|thread \()')
+# hold quotes and semicolons. Where the command line is known (the script ran it; the pool's
+# workers are forked and keep it), the frame is matched with it exactly, or empty: py-spy
+# writes ``""`` for the whole run when it read the process too early (seen in 2 of 6 runs).
+# Otherwise it is taken to end where the next process's or the thread's frame starts.
+_ANY_PROCESS = r'process (\d+):".*?";(?=process \d+:"|thread \()'
+
+
+def _process_frame(command: str | None) -> re.Pattern[str]:
+    return re.compile(_ANY_PROCESS if command is None else f'process (\\d+):"(?:{re.escape(command)})?";')
+
+
 # Python functions whose samples are mostly a thread waiting, on a lock, a selector or a
 # pipe (a pipe's read or write also copies the bytes): py-spy counts some of these waits
 # (its idle detection is racy), so the tables flag them rather than call them work.
@@ -87,16 +97,19 @@ def is_blocking(frame: str) -> bool:
 
 
 def thread_kind(tid: str, pid: str, frames: Sequence[str]) -> str:
-    """What a thread of the main process does, from its id and the functions it runs: not
-    from the name py-spy gives it, which it caches by Python thread id and may give a later
-    thread that reuses the id (seen: a pool thread under another pool thread's name).
+    """What a thread of the main process does, from the functions it runs (and its id when
+    it has no frame): not from the name py-spy gives it, which it caches by Python thread id
+    and may give a later thread that reuses the id (seen: a pool thread under another pool
+    thread's name). A thread that ``threading`` started has ``Thread._bootstrap`` outermost.
 
-    >>> thread_kind("8896", "8887", ["Thread.run (threading.py:975)", "Pool._handle_results (multiprocessing/pool.py:573)"])
+    >>> thread_kind("8896", "8887", ["Thread._bootstrap (threading.py:995)", "Pool._handle_results (multiprocessing/pool.py:573)"])
     'pool threads'
-    >>> thread_kind("8887", "8887", ["run_pipeline (pipeline/runner.py:144)"])
+    >>> thread_kind("0x7F3A2B", "8887", ["_run_module_as_main (<frozen runpy>:198)", "run_pipeline (pipeline/runner.py:144)"])
     'main thread'
     """
-    if tid == pid:
+    if not frames:
+        return "main thread" if tid == pid else "other threads"
+    if not frames[0].startswith("Thread._bootstrap "):
         return "main thread"
     names = [frame.split(" (", 1)[0] for frame in frames]
     if any(name.startswith("Pool._handle_") for name in names):
@@ -114,8 +127,9 @@ class Stack:
     count: int
 
 
-def parse_stack(line: str) -> Stack | None:
-    """A raw line (``frame;frame;... COUNT``) as a Stack; None for a blank or cut line.
+def parse_stack(line: str, command: str | None = None) -> Stack | None:
+    """A raw line (``frame;frame;... COUNT``) as a Stack; None for a blank or cut line, or
+    one whose process frames do not hold ``command``, the command line run, when given.
 
     >>> stack = parse_stack('process 7:"python -m pipeline run";thread (7): MainThread;main (pipeline/cli.py:153) 3')
     >>> stack.pids, stack.thread, stack.frames, stack.count
@@ -125,7 +139,8 @@ def parse_stack(line: str) -> Stack | None:
     if not text or not count.isdigit():
         return None
     pids: list[str] = []
-    while (process := _PROCESS.match(text)) is not None:
+    frame = _process_frame(command)
+    while (process := frame.match(text)) is not None:
         pids.append(process[1])
         text = text[process.end() :]
     tid, _, rest = text.partition(";")
@@ -197,9 +212,10 @@ def profile_of(stacks: Sequence[Stack]) -> Profile:
     return profile
 
 
-def read_profile(raw_file: Path) -> Profile:
+def read_profile(raw_file: Path, command: str | None = None) -> Profile:
+    """The samples of a raw file; ``command``: the command line py-spy ran (``parse_stack``)."""
     with raw_file.open(encoding="utf-8", errors="replace") as lines:
-        stacks = [(line, parse_stack(line)) for line in lines]
+        stacks = [(line, parse_stack(line, command)) for line in lines]
     profile = profile_of([stack for _, stack in stacks if stack is not None])
     profile.unread = sum(1 for line, stack in stacks if stack is None and line.strip())
     return profile
@@ -263,12 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out", help="scratch folder (default: benchmarks/out)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PROFILE.md", help="Markdown report (default: docs/PROFILE.md)")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the run's settings (default: the repository's params.yaml)")
     args = parser.parse_args(argv)
     # The run starts in the repository, so every path given here is made absolute first.
-    work_root, out_file = args.work.resolve(), args.out.resolve()
+    work_root, out_file, params = args.work.resolve(), args.out.resolve(), args.params.resolve()
     raw_dir = args.raw.resolve() if args.raw is not None else None
     if raw_dir is not None and not raw_dir.is_dir():
         print(f"profile: {args.raw}: no such input folder; pass --raw DIR, or --posts N for a synthetic archive", file=sys.stderr)
+        return 2
+    try:  # both folders now, not after a run of a minute
+        work_root.mkdir(parents=True, exist_ok=True)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"profile: cannot make the folder {err.filename}: {err.strerror}; pass --work DIR and --out FILE where folders can be made", file=sys.stderr)
         return 2
     py_spy = find_py_spy()
     if py_spy is None:
@@ -280,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         # probe_file_creation), and the second pass creates one a post: the header says.
         probe = probe_file_creation(work / "probe")
         out, samples = work / "out", work / "samples.txt"
-        run = [PYTHON, "-m", "pipeline", "run", "--params", ROOT / "params.yaml", "--raw", raw, "--out", out, "-q"]
+        run = [str(x) for x in (PYTHON, "-m", "pipeline", "run", "--params", params, "--raw", raw, "--out", out, "-q")]
         spy = [
             py_spy,
             "record",
@@ -301,25 +324,36 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run([*map(str, spy), *map(str, run)], capture_output=True, text=True, check=False, cwd=ROOT)
         wall = time.perf_counter() - started
         # py-spy exits 0 when the program it ran failed: the run's report tells.
-        report_file = out / "report.json"
-        if done.returncode != 0 or not report_file.exists() or not samples.exists() or not samples.stat().st_size:
-            said = (done.stderr or done.stdout).strip()[-2000:]
-            hint = " (py-spy traces its child: allow ptrace, kernel.yama.ptrace_scope 0 or 1, or CAP_SYS_PTRACE in a container)" if "ermission" in said else ""
-            print(f"profile: py-spy or the run failed (exit {done.returncode}, no report or no samples){hint}: {said}", file=sys.stderr)
+        said = (done.stderr or done.stdout).strip()[-2000:] or "(nothing on its output)"
+        if done.returncode != 0 or not (out / "report.json").is_file():
+            # py-spy's own words when the system refuses it the child's memory.
+            hint = (
+                " py-spy traces its child: allow ptrace (kernel.yama.ptrace_scope 0 or 1, CAP_SYS_PTRACE in a container)."
+                if "Permission Denied" in said
+                else ""
+            )
+            print(f"profile: the run under py-spy failed (py-spy's exit {done.returncode}, no report.json).{hint} It said: {said}", file=sys.stderr)
             return 1
-        report = json.loads(report_file.read_text(encoding="utf-8"))
+        try:
+            report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        except ValueError as err:
+            print(f"profile: the profiled run's report.json is not JSON ({err})", file=sys.stderr)
+            return 1
         if not report.get("accounting_ok"):
             print(f"profile: the profiled run's accounting does not add up (see {out / 'report.json'})", file=sys.stderr)
             return 1
-        profile = read_profile(samples)
+        profile = read_profile(samples, " ".join(run)) if samples.is_file() else Profile()
+        if not profile.total:
+            print(f"profile: py-spy wrote no sample it could read ({profile.unread} line(s) unread). It said: {said}", file=sys.stderr)
+            return 1
         command = ["python", "-m", "benchmarks.profile", *(argv if argv is not None else sys.argv[1:])]
         lines = [
             "# Where a run's time goes",
             "",
             "Written by `benchmarks/profile.py` (its docstring says how to read the tables). py-spy's",
             "samples of one `pipeline run`, all processes and threads, sorted by the role of the",
-            "process sampled. Sampling pauses the processes and counts some waits in the kernel as",
-            "work: read a ranking, not seconds (BENCHMARKS.md, session 18, measures what it overstates).",
+            "process sampled. py-spy counts some waits in the kernel as work" + ("" if args.nonblocking else ", and sampling pauses the processes") + ":",
+            "read a ranking, not seconds (BENCHMARKS.md, session 18, measures what it overstates).",
             "",
             *machine(),
             f"- input: {raw if raw_dir else f'synthetic, {posts:,} posts, seed {args.seed}'}; the run under py-spy took {wall:.2f} s",

@@ -10,11 +10,11 @@ import benchmarks.profile as profile_module
 from benchmarks.profile import find_py_spy, main, parse_stack, profile_of, read_profile, report_lines
 
 # py-spy writes the command line in quotes, unescaped: it may hold ";" and '"'.
-CMD = '"/venv/bin/python -m pipeline run --raw a;b"c --out ";d"'
+COMMAND = '/venv/bin/python -m pipeline run --raw a;b"c --out ";d'
 
 
-def _line(pids: list[str], thread: str, frames: list[str], count: int) -> str:
-    return ";".join([*(f"process {pid}:{CMD}" for pid in pids), thread, *frames]) + f" {count}"
+def _line(pids: list[str], thread: str, frames: list[str], count: int, command: str = COMMAND) -> str:
+    return ";".join([*(f'process {pid}:"{command}"' for pid in pids), thread, *frames]) + f" {count}"
 
 
 RAW = [
@@ -25,10 +25,10 @@ RAW = [
     _line(
         ["10"],
         "thread (11): Thread-1 (_handle_workers)",
-        ["Pool._handle_results (multiprocessing/pool.py:573)", "Connection._recv (multiprocessing/connection.py:390)"],
+        ["Thread._bootstrap (threading.py:995)", "Pool._handle_results (multiprocessing/pool.py:573)", "Connection._recv (multiprocessing/connection.py:390)"],
         5,
     ),
-    _line(["10"], "thread (12)", ["Thread.run (threading.py:975)", "reading_ahead.<locals>.run (pipeline/io.py:136)"], 2),
+    _line(["10"], "thread (12)", ["Thread._bootstrap (threading.py:995)", "reading_ahead.<locals>.run (pipeline/io.py:136)"], 2),
     _line(
         ["10", "20"],
         "thread (20): MainThread",
@@ -59,9 +59,22 @@ def test_a_raw_line_keeps_its_command_line_whole_and_tells_the_thread() -> None:
     assert parse_stack(RAW[-1]) is None
     # A line cut short, a line without the thread frame, an id in upper-case hexadecimal.
     assert parse_stack(RAW[4][: RAW[4].rindex(" ")]) is None
-    assert parse_stack(f"process 10:{CMD};run_pipeline (pipeline/runner.py:144) 3") is None
-    hex_thread = parse_stack(f"process 10:{CMD};thread (0x7F3A2B): MainThread;run_pipeline (pipeline/runner.py:144) 3")
-    assert hex_thread is not None and hex_thread.frames == ("run_pipeline (pipeline/runner.py:144)",) and hex_thread.thread == "other threads"
+    assert parse_stack(f'process 10:"{COMMAND}";run_pipeline (pipeline/runner.py:144) 3') is None
+    hex_thread = parse_stack(f'process 10:"{COMMAND}";thread (0x7F3A2B): MainThread;_run_module_as_main (<frozen runpy>:198) 3')
+    assert hex_thread is not None and hex_thread.frames == ("_run_module_as_main (<frozen runpy>:198)",) and hex_thread.thread == "main thread"
+
+
+def test_the_known_command_line_is_matched_whole_whatever_it_holds() -> None:
+    # Text that looks like the next frame inside the command line: only the command run,
+    # matched exactly, tells where its frame ends.
+    nasty = '/venv/bin/python -m pipeline run --raw a";process 1:"b --out c";thread (9): x'
+    line = _line(["7", "20"], "thread (20): MainThread", ["worker (multiprocessing/pool.py:114)", "_clean_in_worker (pipeline/runner.py:441)"], 4, nasty)
+    stack = parse_stack(line, nasty)
+    assert stack is not None and stack.pids == ("7", "20") and stack.frames[-1].startswith("_clean_in_worker ")
+    assert parse_stack(line, "/another/python -m pipeline run") is None  # another command: not read
+    # py-spy writes an empty command line when it read the process too early.
+    empty = parse_stack(_line(["7", "20"], "thread (20): MainThread", ["_clean_in_worker (pipeline/runner.py:441)"], 4, ""), nasty)
+    assert empty is not None and empty.pids == ("7", "20")
 
 
 def test_samples_go_to_the_role_of_their_process() -> None:
@@ -104,16 +117,42 @@ def test_a_missing_input_folder_is_refused_before_anything_runs(tmp_path: Path, 
     assert not (tmp_path / "P.md").exists()
 
 
-def test_a_run_that_fails_under_py_spy_is_reported_with_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_folders_that_cannot_be_made_are_refused_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    assert main(["--posts", "20", "--out", str(tmp_path / "file" / "P.md")]) == 2
+    assert "cannot make the folder" in capsys.readouterr().err
+    assert main(["--posts", "20", "--work", str(tmp_path / "file" / "work"), "--out", str(tmp_path / "P.md")]) == 2
+    assert not (tmp_path / "P.md").exists()
+
+
+def test_a_run_that_fails_under_py_spy_is_reported_with_its_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # py-spy exits 0 when the program it ran failed: the missing report must tell.
     if find_py_spy() is None:
         pytest.skip("py-spy is not installed (it comes with the dev extras)")
-    monkeypatch.setattr(profile_module, "ROOT", tmp_path)  # no params.yaml there: the run exits 2
-    assert main(["--posts", "20", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "P.md")]) == 1
+    missing = tmp_path / "missing-params.yaml"
+    code = main(["--posts", "20", "--params", str(missing), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "P.md")])
     err = capsys.readouterr().err
-    assert "no report or no samples" in err and "params file not found" in err, err
+    if "Permission Denied" in err:
+        pytest.skip("py-spy may not attach to processes here (ptrace is not permitted)")
+    assert code == 1
+    assert "the run under py-spy failed" in err and "no report.json" in err and str(missing) in err, err  # the run's own message
     assert not (tmp_path / "P.md").exists()
     assert not list((tmp_path / "work").iterdir())  # the scratch folder is gone
+
+
+def test_samples_it_cannot_read_at_all_fail_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # A stand-in for py-spy that runs the command but writes no stack it could read.
+    fake = tmp_path / "py-spy"
+    fake.write_text(
+        '#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in --output) out="$2"; shift 2;; --) shift; break;; *) shift;; esac; done\n'
+        'echo "not a stack" > "$out"\nexec "$@"\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(profile_module, "find_py_spy", lambda: str(fake))
+    assert main(["--posts", "20", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "P.md")]) == 1
+    assert "py-spy wrote no sample it could read (1 line(s) unread)" in capsys.readouterr().err
+    assert not (tmp_path / "P.md").exists()
 
 
 def test_a_profiled_run_of_a_synthetic_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,4 +168,5 @@ def test_a_profiled_run_of_a_synthetic_archive(tmp_path: Path, capsys: pytest.Ca
     for role in ("main", "first pass", "second pass"):
         assert f"\n| {role} | " in text, role
     assert "`clean_doc (pipeline/runner.py:" in text  # below the first pass's anchor
+    assert "could not be read" not in text  # every line of py-spy's output was read
     assert [p.name for p in tmp_path.iterdir()] == ["PROFILE.md"]  # the scratch folder is gone
