@@ -44,6 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Final
 
@@ -65,6 +66,7 @@ _THREAD = re.compile(r"thread \((\d+|0x[0-9a-fA-F]+)\)(?:: .*)?")
 _ANY_PROCESS = r'process (\d+):".*?";(?=process \d+:"|thread \()'
 
 
+@cache
 def _process_frame(command: str | None) -> re.Pattern[str]:
     return re.compile(_ANY_PROCESS if command is None else f'process (\\d+):"(?:{re.escape(command)})?";')
 
@@ -87,13 +89,22 @@ BLOCKING: Final = frozenset(
 )
 
 
+def function_of(frame: str) -> str:
+    """The function a frame (``function (file:line)``) names.
+
+    >>> function_of("reading_ahead.<locals>.run (pipeline/io.py:136)")
+    'reading_ahead.<locals>.run'
+    """
+    return frame.split(" (", 1)[0]
+
+
 def is_blocking(frame: str) -> bool:
-    """Whether a frame (``function (file:line)``) is one of the ``BLOCKING`` calls.
+    """Whether a frame is one of the ``BLOCKING`` calls.
 
     >>> is_blocking("Condition.wait (threading.py:295)"), is_blocking("duplicate_key (pipeline/site.py:73)")
     (True, False)
     """
-    return frame.split(" (", 1)[0] in BLOCKING
+    return function_of(frame) in BLOCKING
 
 
 def thread_kind(tid: str, pid: str, frames: Sequence[str]) -> str:
@@ -109,9 +120,9 @@ def thread_kind(tid: str, pid: str, frames: Sequence[str]) -> str:
     """
     if not frames:
         return "main thread" if tid == pid else "other threads"
-    if not frames[0].startswith("Thread._bootstrap "):
+    names = [function_of(frame) for frame in frames]
+    if names[0] != "Thread._bootstrap":
         return "main thread"
-    names = [frame.split(" (", 1)[0] for frame in frames]
     if any(name.startswith("Pool._handle_") for name in names):
         return "pool threads"
     return "read-ahead thread" if "reading_ahead.<locals>.run" in names else "other threads"
@@ -188,14 +199,14 @@ def profile_of(stacks: Sequence[Stack]) -> Profile:
     ({'main': 2, 'first pass': 5}, [('read_doc (pipeline/io.py:178)', 5)], {'read_doc (pipeline/io.py:178)': 5})
     """
     marks: dict[str, str] = {}
-    for stack in stacks:
-        for frame in stack.frames:
-            if frame.startswith(FIRST_PASS_MARK + " "):
-                marks.setdefault(stack.pids[-1], "first pass")
-            elif frame.startswith(SECOND_PASS_MARK + " "):
-                marks.setdefault(stack.pids[-1], "second pass")
+    named = [(stack, [function_of(frame) for frame in stack.frames]) for stack in stacks]
+    for stack, names in named:
+        if FIRST_PASS_MARK in names:
+            marks.setdefault(stack.pids[-1], "first pass")
+        elif SECOND_PASS_MARK in names:
+            marks.setdefault(stack.pids[-1], "second pass")
     profile = Profile()
-    for stack in stacks:
+    for stack, names in named:
         role = "main" if len(stack.pids) == 1 else marks.get(stack.pids[-1], "other")
         profile.samples[role] += stack.count
         profile.processes[role].add(stack.pids[-1])
@@ -205,7 +216,6 @@ def profile_of(stacks: Sequence[Stack]) -> Profile:
             profile.own[role][stack.frames[-1]] += stack.count
             if is_blocking(stack.frames[-1]):
                 profile.blocked[role] += stack.count
-        names = [frame.split(" (", 1)[0] for frame in stack.frames]
         if role in ANCHORS and ANCHORS[role] in names:
             for frame in set(stack.frames[names.index(ANCHORS[role]) + 1 :]):
                 profile.below[role][frame] += stack.count
