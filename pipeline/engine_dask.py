@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,6 +49,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from pipeline.config import Config
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid, PipelineError
+from pipeline.frozen import evolve
 from pipeline.io import (
     AtomicDir,
     claim_redirects,  # the local Exporter's own claim and CSV helpers, so both engines share them
@@ -377,7 +378,7 @@ def _claim_view(final: FinalPost) -> FinalPost:
 
 def _with_claim(final: FinalPost, claim: FinalPost) -> FinalPost:
     """The post with what the claims decided on its view: name, output path, old URLs, problems."""
-    return replace(final, row={**final.row, **claim.row}, file_name=claim.file_name, redirects=claim.redirects, problems=(*final.problems, *claim.problems))
+    return evolve(final, row={**final.row, **claim.row}, file_name=claim.file_name, redirects=claim.redirects, problems=(*final.problems, *claim.problems))
 
 
 def write_part(job: Job, part: int, claims: dict[str, FinalPost]) -> Written:
@@ -576,10 +577,10 @@ def _settle_index(tasks: _Tasks, summaries: list[Cleaned]) -> tuple[list[int], l
         entries = iter(summary.entries)
         for kind in summary.kinds:
             if kind == _POST:
-                index.add(replace(next(entries), order=next_post))
+                index.add(evolve(next(entries), order=next_post))
             next_post += kind != _HELD
         for entry in held_entries.get(part, ()):
-            held_ordered.append(replace(entry, order=next_held))
+            held_ordered.append(evolve(entry, order=next_held))
             next_held += 1
     for entry in held_ordered:
         index.add(entry)

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
@@ -40,8 +40,9 @@ import yaml
 
 from pipeline.config import Config
 from pipeline.errors import AccountingError, ConfigError, InputError, OutputInvalid, PatchRefused
+from pipeline.frozen import evolve
 from pipeline.ondisk import DiskMap, DiskSet, StringMap, connect
-from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, claim_file_names, finish_post, light_post, table_rows
+from pipeline.outputs import FinalPost, Post, Tally, build_post, claim_file_name, claim_file_names, finish_post, light_post, table_rows, with_claimed_name
 from pipeline.problems import Problem, problem
 from pipeline.record import Doc, slim_doc
 from pipeline.site import Entry, SiteIndex
@@ -189,7 +190,7 @@ def read_doc(raw_dir: Path, relative: str, max_bytes: int) -> Doc:
             "file_name_not_utf8",
             "the file name is not valid UTF-8 (its other bytes are shown as \\xNN); rename it in UTF-8, e.g. convmv -f latin1 -t utf8, and run again",
         )
-        return replace(doc, problems=(*doc.problems, name))
+        return evolve(doc, problems=(*doc.problems, name))
     return _read_doc(raw_dir, relative, relative, max_bytes)
 
 
@@ -731,7 +732,7 @@ class Exporter:
         size = len(doc.raw)  # a quarantined input's bytes
         if post is not None:
             # The entry's order is the post's place in this run, which only this process knows.
-            self.index.add(replace(post.entry, order=self.count))
+            self.index.add(evolve(post.entry, order=self.count))
             doc = slim_doc(doc)
             # A built post's Doc has no bytes left (slim_doc): its body stands for its size.
             kept, size = (post.data, post.body_size) if isinstance(post, PickledPost) else (post, len(post.body))
@@ -764,15 +765,15 @@ class Exporter:
             self.index.settle()
             if self.log is not None:
                 self.log.begin(self.index.fingerprint(), self.index.entries())
-            names = claim_file_names(self.index.entries(), self.index)
+            names = claim_file_names(self.index)
             self.second = SecondPass(self.index, self.config, names, str(self.dir.path("posts")))
         return self.second
 
     def finish(self, finish_many: FinishMany | None = None) -> dict[str, Any]:
         """Second pass and the outputs. ``finish_many`` finishes a window of posts and writes
-        their Markdown files (the runner passes one that uses its worker processes); the
-        claims of file names and old URLs stay here too, in input order, and must give the
-        names the files were written under, so outputs do not depend on who did the work."""
+        their Markdown files (the runner passes one that uses its worker processes) under the
+        names claimed when the index settled (``claim_file_names``); the claims of old URLs
+        and the counts stay here, in input order, so outputs do not depend on who did the work."""
         from pipeline.tables import PER_POST_TABLES, TableWriter, group_rows, with_claims
 
         second = self.settle()
@@ -780,13 +781,11 @@ class Exporter:
         size = self.config.export.batch_size
         writers = {name: TableWriter(self.dir.path(f"{name}.parquet"), schema, group_rows(name, size)) for name, schema in PER_POST_TABLES.items()}
         self.dir.path("posts").mkdir()
-        claims = _Claims(self.config.resolve.side, self.log)
+        claims = _Claims(self.config.resolve.side, self.log, second.file_name)
         for pairs, posts_table in _in_windows(self._spilled(), finish_many):
             claimed: list[FinalPost] = []
             for doc, finished in pairs:
                 final = claims.claim(doc, finished)
-                if finished is not None and final is not None and final.file_name != second.file_name(finished):
-                    raise AssertionError(f"{doc.source_path}: claimed {final.file_name}, but its Markdown went to {second.file_name(finished)}")
                 for table, rows in table_rows(doc, final).items():
                     if table != "posts":  # built where the posts were finished, in posts_table
                         writers[table].add(rows)
@@ -885,8 +884,11 @@ class _Claims:
     """The run-wide decisions of the second pass, post by post in order: file names, old
     URLs, counts; and the log of what each post was before them."""
 
-    def __init__(self, side: str, log: RunLog | None) -> None:
+    def __init__(self, side: str, log: RunLog | None, settled: Callable[[FinalPost], str | None] | None = None) -> None:
         self.tally = Tally(side=side)
+        # The names claimed ahead of the second pass (``SecondPass.file_name``), which its
+        # workers wrote the files under; without them, each name is claimed here in turn.
+        self.settled = settled
         self.names = DiskSet()
         self.redirects = DiskMap()
         self.log = log
@@ -896,7 +898,7 @@ class _Claims:
         logged again as it is (it has lost its row, so it could not be made again)."""
         final = None
         if finished is not None:
-            final = claim_file_name(finished, self.names)
+            final = with_claimed_name(finished, self.settled(finished)) if self.settled else claim_file_name(finished, self.names)
             final = claim_redirects(final, self.redirects)
         self.tally.add(doc, final)
         if self.log is not None and logged is not None:
@@ -971,7 +973,7 @@ class SecondPass:
         if final.markdown is None or name is None:
             return final
         create_file(os.path.join(self.posts_dir, name), final.markdown)
-        return replace(final, markdown="")
+        return evolve(final, markdown="")
 
     def finish_chunk(self, posts: list[Post | bytes]) -> Finished:
         """``finish`` for several posts, with their posts.parquet rows built here too: the
@@ -1024,7 +1026,7 @@ def claim_redirects(post: FinalPost, taken: StringMap) -> FinalPost:
         return post
     conflict = problem("redirect_conflict", f"old URL(s) {', '.join(lost[:3])} already redirect to another post")
     row = {**post.row, "problems": sorted({*post.row["problems"], conflict.code})}
-    return replace(post, row=row, redirects=tuple(kept), problems=(*post.problems, conflict))
+    return evolve(post, row=row, redirects=tuple(kept), problems=(*post.problems, conflict))
 
 
 def redirects_csv(redirects: Iterable[tuple[str, str]]) -> Iterator[str]:
@@ -1304,7 +1306,7 @@ def log_record(doc: Doc, finished: FinalPost | None) -> LogRecord:
     """A post as a run log keeps it: its Doc without row, the row's category names (all a
     later run compares of it, a third of a Doc's size), its light post."""
     categories = doc.row.categories if doc.row is not None else ()
-    return replace(doc, row=None), categories, None if finished is None else light_post(finished)
+    return evolve(doc, row=None), categories, None if finished is None else light_post(finished)
 
 
 def logged_post(record: LogRecord, stamps: dict[str, int]) -> LoggedPost:
@@ -1426,9 +1428,11 @@ def patch_in_place(
                 raise PatchRefused("the run log's records are not in the order of its posts")
             finished = None
             if post is not None:
-                entry = replace(post.entry, order=place)
+                entry = evolve(post.entry, order=place)
                 if old_light is None or not _same_settling(index, entry) or entry.dup_key in new_keys:
-                    raise PatchRefused(f"{doc.source_path} changes its index entry (slug, date, URLs, file name, links' hosts, or a twin)")
+                    raise PatchRefused(
+                        f"{doc.source_path} changes its index entry (slug, date, URLs, file name, links' hosts, a twin, a link to a re-dated post)"
+                    )
                 if entry.dup_key is not None:
                     new_keys.add(entry.dup_key)
                 overrides[doc.source_path] = entry
@@ -1535,17 +1539,20 @@ def patch_in_place(
 def _same_settling(index: SiteIndex, entry: Entry) -> bool:
     """Whether the settled index would be the same with ``entry`` in place of the post's
     entry: equal but for its twin key and title (what a body or title edit changes), in no
-    twin group before or after (only twins read those two)."""
+    twin group before or after (only twins read those two), and but for links to posts
+    that no old address of a re-dated post is among (``linked_old_urls``)."""
     logged = index.entry(entry.source_path)
-    if logged is None or replace(entry, dup_key=logged.dup_key, title=logged.title) != logged:
+    if logged is None or evolve(entry, dup_key=logged.dup_key, title=logged.title, post_links=logged.post_links) != logged:
         return False
     if entry == logged:
         return True
+    if any(index.resolve(target).rule == "redated" for target in set(entry.post_links) ^ set(logged.post_links)):
+        return False
     return not any(index.shares_dup_key(key, entry.source_path) for key in {logged.dup_key, entry.dup_key} if key is not None)
 
 
 def _update_entries(database: Path, entries: list[Entry]) -> None:
-    """Write the twin key and title of entries patched in place into a kept index's
+    """Write the twin key, title and post links of entries patched in place into a kept index's
     database, so that the next patch compares with them; and index the columns a patch in
     place looks posts up by, once (0.3 s at 100,000 posts, paid by the first patch rather
     than by every full run; each lookup then takes microseconds instead of a scan).
@@ -1562,7 +1569,10 @@ def _update_entries(database: Path, entries: list[Entry]) -> None:
     with closing(connect(str(database))) as db:
         db.execute("CREATE INDEX IF NOT EXISTS entries_by_source ON entries (source_path)")
         db.execute("CREATE INDEX IF NOT EXISTS entries_by_dup_key ON entries (dup_key)")
-        db.executemany("UPDATE entries SET dup_key = ?, title = ? WHERE source_path = ?", [(e.dup_key, e.title, e.source_path) for e in entries])
+        db.executemany(
+            "UPDATE entries SET dup_key = ?, title = ?, post_links = ? WHERE source_path = ?",
+            [(e.dup_key, e.title, json.dumps(e.post_links), e.source_path) for e in entries],
+        )
 
 
 def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kept: dict[str, Any], stamps: dict[str, int], files: str) -> None:
@@ -1585,7 +1595,7 @@ def _rewrite_log(previous: PreviousRun, records: dict[int, list[LogRecord]], kep
             posts.append(logged_post(records[number][at], stamps))
         else:
             posts.append((*post[:5], _stamp(post[0], post[1], stamps)))
-    done = replace(previous, posts=posts, kept=kept, files=files, batches=batches, records_size=records_size)
+    done = evolve(previous, posts=posts, kept=kept, files=files, batches=batches, records_size=records_size)
     write_log_header(previous.records_path.with_suffix(".pickle"), done)
 
 

@@ -10,18 +10,19 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pipeline.config import Config
 from pipeline.dates import localize, offset_was_wrong, parse_wall_clock
+from pipeline.frozen import evolve
 from pipeline.markdown import dump_markdown
 from pipeline.ondisk import DiskSet, StringSet
 from pipeline.problems import CODES, Problem, problem
 from pipeline.record import Change, Doc
-from pipeline.site import Entry, Link, SiteIndex, duplicate_key, is_mangled_title, permalink, rewrite_links
+from pipeline.site import Entry, Link, SiteIndex, duplicate_key, is_mangled_title, permalink, post_link_targets, rewrite_links
 from pipeline.stages import count_changed_lines, jekyll_slug
 from pipeline.steps import CLEANUP_STEPS
 
@@ -201,6 +202,7 @@ def build_post(doc: Doc, config: Config, order: int = 0) -> Post:
         title=title,
         hosts=tuple(h for h in hosts if h),
         file_name=None if _left_out(problems, config) else file_name,
+        post_links=post_link_targets(body),
     )
     lastmod_local = lastmod.astimezone(config.zone) if lastmod else None
     return Post(post_row, ordered, body, file_name, tuple(problems), entry, lastmod_local, changes)
@@ -249,7 +251,7 @@ def finish_post(post: Post, index: SiteIndex, config: Config) -> FinalPost:
     if source in index.renamed:
         slug, url = index.renamed[source]
         problems.append(problem("slug_collision", f"another post already has the URL {post.row['url']}; this one gets {url}"))
-        post = replace(
+        post = evolve(
             post,
             row={**post.row, "slug": slug, "url": url},
             front_matter={**post.front_matter, "slug": slug},
@@ -298,21 +300,22 @@ def renamed_file_name(file_name: str, slug: str, new_slug: str) -> str:
     return file_name.removesuffix(f"{slug}.md") + f"{new_slug}.md"
 
 
-def claim_file_names(entries: Iterable[Entry], index: SiteIndex) -> dict[str, str]:
+def claim_file_names(index: SiteIndex) -> dict[str, str]:
     """The file names ``claim_file_name`` will give, decided once the index has settled so
-    that the second pass's workers can write the Markdown files themselves: the entries as
-    the first pass built them, in input order; only the names that differ from the wanted
-    one (a case-insensitive clash with an earlier post's), by source path."""
+    that the second pass's workers can write the Markdown files themselves: the names the
+    first pass wanted (``SiteIndex.wanted_names``), in input order; only the names that
+    differ from the wanted one (a case-insensitive clash with an earlier post's), by source
+    path."""
     taken = DiskSet()
     moved: dict[str, str] = {}
-    for entry in entries:
-        if entry.file_name is None or entry.source_path in index.canonical:
+    for source_path, slug, file_name in index.wanted_names():
+        if file_name is None or source_path in index.canonical:
             continue  # omitted, or merged into its twin: finish_post writes no file
-        renamed = index.renamed.get(entry.source_path)
-        wanted = entry.file_name if renamed is None else renamed_file_name(entry.file_name, entry.slug, renamed[0])
-        name = _claim_name(wanted, entry.source_path, taken)
+        renamed = index.renamed.get(source_path)
+        wanted = file_name if renamed is None else renamed_file_name(file_name, slug, renamed[0])
+        name = _claim_name(wanted, source_path, taken)
         if name != wanted:
-            moved[entry.source_path] = name
+            moved[source_path] = name
     return moved
 
 
@@ -327,7 +330,7 @@ def light_post(post: FinalPost) -> FinalPost:
     ({'source_path': 'a.md'}, '')
     """
     row: dict[str, Any] = {key: post.row[key] for key in LIGHT_ROW_KEYS if key in post.row}
-    return replace(post, markdown=None if post.markdown is None else "", row=row)
+    return evolve(post, markdown=None if post.markdown is None else "", row=row)
 
 
 _AUTHOR_KEYS: Final = ("wp_author_login", "wp_author_email", "wp_author_first_name", "wp_author_last_name", "wp_author_display_name")
@@ -377,8 +380,21 @@ def claim_file_name(post: FinalPost, taken_names: StringSet) -> FinalPost:
     wanted = post.file_name
     if wanted is None:
         return post
-    file_name = _claim_name(wanted, post.row["source_path"], taken_names)
-    if file_name == wanted:
+    return with_claimed_name(post, _claim_name(wanted, post.row["source_path"], taken_names))
+
+
+def with_claimed_name(post: FinalPost, file_name: str | None) -> FinalPost:
+    """The post under the file name claimed for it (``claim_file_name``, or ahead of the
+    second pass, ``claim_file_names``): as it is when that is the name it wanted, else
+    moved there with a ``slug_collision`` problem.
+
+    >>> post = FinalPost({"source_path": "b.md", "problems": []}, "velo.md", "", (), (), ())
+    >>> moved = with_claimed_name(post, "velo-1a2b3c4d.md")
+    >>> moved.row["output_path"], moved.problems[0].code, with_claimed_name(post, "velo.md") is post
+    ('posts/velo-1a2b3c4d.md', 'slug_collision', True)
+    """
+    wanted = post.file_name
+    if file_name is None or wanted is None or file_name == wanted:
         return post
     collision = problem("slug_collision", f"another post already writes {wanted}; wrote {file_name}")
     row = {**post.row, "output_path": f"posts/{file_name}", "problems": sorted({*post.row["problems"], collision.code})}

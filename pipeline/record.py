@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.conflicts import Block
+from pipeline.frozen import evolve
 from pipeline.problems import Problem, worst_severity
 from pipeline.wordpress_row import WordPressRow
 
@@ -57,4 +58,4 @@ def slim_doc(doc: Doc) -> Doc:
     >>> slim_doc(Doc("a.md", "0" * 64, b"raw", text="t", body="b", front_matter={})).raw
     b''
     """
-    return replace(doc, raw=b"", text="", body="", front_matter=None)
+    return evolve(doc, raw=b"", text="", body="", front_matter=None)

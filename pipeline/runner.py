@@ -15,7 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from itertools import chain
 from multiprocessing.pool import Pool
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pipeline.config import Config, RunParams
 from pipeline.errors import PatchRefused
+from pipeline.frozen import evolve
 from pipeline.io import (
     Exporter,
     FinishMany,
@@ -110,7 +111,7 @@ def clean_doc(doc: Doc, config: Config, cache: Cache | None = None) -> Done:
     cache = cache if doc.raw else None
     key = cache.key(doc) if cache is not None else ""
     if cache is not None and isinstance(hit := cache.store.get(key), Done):
-        return replace(hit, cached=True)
+        return evolve(hit, cached=True)
     for name in STAGE_NAMES:
         doc = run_stage(name, doc, config)
     post = None if doc.fatal or needs_vocabulary(doc) else build_post(doc, config)
@@ -131,7 +132,7 @@ class Cache:
     def open(cls, config: Config) -> Cache | None:
         if not config.run.cache_dir:
             return None
-        params = json.dumps(asdict(replace(config, run=RunParams())), sort_keys=True, default=str)
+        params = json.dumps(asdict(evolve(config, run=RunParams())), sort_keys=True, default=str)
         return cls(ResultCache(Path(config.run.cache_dir)), hashlib.sha256(f"{code_version()}\0{params}".encode()).hexdigest())
 
     def key(self, doc: Doc) -> str:
@@ -299,9 +300,7 @@ def _patch_from_log(
     previous: PreviousRun, out_dir: Path, exporter: Exporter, fresh: dict[str, Done], position: dict[str, int], config: Config
 ) -> dict[str, Any]:
     """The slower patch: every post's claims, counts and table rows again, from the log."""
-    posts = {
-        relative: replace(done.post, entry=replace(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None
-    }
+    posts = {relative: evolve(done.post, entry=evolve(done.post.entry, order=position[relative])) for relative, done in fresh.items() if done.post is not None}
     fingerprint, logged_entries = previous.index()
     index = exporter.index  # settled into the exporter's database, which the log keeps
     for entry in logged_entries:
@@ -441,7 +440,7 @@ def _init_worker(raw_dir: Path, config: Config, cache: Cache | None) -> None:
 
 def _clean_in_worker(relative: str) -> Done:
     done = clean_one(_worker_state["raw_dir"], relative, _worker_state["config"], _worker_state["cache"])
-    return replace(done, post=None, pickled=PickledPost.of(done.post))
+    return evolve(done, post=None, pickled=PickledPost.of(done.post))
 
 
 def run_first_stage(raw_dir: Path, out_dir: Path, config: Config) -> int:
@@ -501,7 +500,7 @@ def compare_sides(raw_dir: Path, config: Config) -> dict[str, Any]:
     relatives = discover(raw_dir)
     rows: dict[str, dict[str, dict[str, Any] | None]] = {printable_path(relative): {} for relative in relatives}
     for side in ("ours", "theirs"):
-        sided = replace(config, resolve=replace(config.resolve, side=side))
+        sided = evolve(config, resolve=evolve(config.resolve, side=side))
         with _results(raw_dir, relatives, sided) as results:
             redo = partial(_rebuild, config=sided)
             for done in with_learned_categories(results, _doc_of, redo, SpillList[Doc]()):

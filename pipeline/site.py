@@ -15,6 +15,10 @@ Heuristics, each named and measured in the README:
 - link rules, in order: ``exact`` (year, month, slug), ``trailing_hyphen`` (slug without
   its final hyphens), ``truncated_slug`` (the only post of that month whose slug starts with
   it, 8 characters at least), ``redated`` (the only post anywhere with that slug).
+- ``linked_old_urls``: a path that links of the blog's own posts point at, and that only the
+  ``redated`` rule resolves, was the post's address before it was re-dated: it becomes one
+  of that post's old URLs (``redirect_from``, ``redirects.csv``), as its ``.html`` address
+  is, so that the links and bookmarks made before the re-dating keep working.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ _POST_PATH: Final = re.compile(r"/(\d{4})/(\d\d)/(?:(\d\d)/)?([^/]+?)(?:\.html?|
 # ``!`` of an image after it: a pattern that starts with a literal is searched for that
 # character first (six times faster on the archive's bodies than with the look back first).
 _MARKDOWN_LINK: Final = re.compile(r"\](?<!!\])\(\s*<?([^()\s<>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+# A link target whose path may be a post's: ``/YYYY/MM/`` first, after a scheme and host or
+# none (``urlsplit`` and ``_POST_PATH`` decide, where the index stores it).
+_POST_LINK_TARGET: Final = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?/\d{4}/\d\d/")
 _ASSET_PREFIXES: Final = ("/assets/", "/wp-content/", "/files/", "/images/")
 _PAGE_SUFFIXES: Final = ("", ".html", ".htm", ".php")
 _QUOTES: Final = re.compile(r"[\"“”«»]")
@@ -103,6 +110,7 @@ class Entry:
     title: str
     hosts: tuple[str, ...]
     file_name: str | None = None  # the Markdown file it wants (None: an empty post left out)
+    post_links: tuple[str, ...] = ()  # its links that have a post's path (``post_link_targets``)
 
 
 @dataclass(frozen=True)
@@ -148,9 +156,11 @@ class SiteIndex:
         self.merged_paths: dict[str, list[str]] = defaultdict(list)
         self.repaired_titles: dict[str, str] = {}
         self.renamed: dict[str, tuple[str, str]] = {}  # source_path -> (slug, url)
+        self.linked_paths: dict[str, list[str]] = {}  # url -> paths linked to it (linked_old_urls)
         self.hosts: set[str] = set()
         self.settled = False
         self._pending: list[tuple[Any, ...]] = []
+        self._pending_links: list[tuple[int, int, str, str]] = []
         self._entry_hosts: set[str] = set()
         self._pid = os.getpid()
         self.db = ondisk.connect(database)
@@ -161,22 +171,36 @@ class SiteIndex:
             raise AssertionError("SiteIndex.add after settle")
         self._entry_hosts.update(entry.hosts)
         self._pending.append(_entry_row(entry))
+        for target in entry.post_links:
+            match = _POST_PATH.fullmatch(urlsplit(target).path)
+            if match:
+                self._pending_links.append((int(match[1]), int(match[2]), match[4], target))
         if len(self._pending) >= _INSERT_BATCH:
             self._insert()
 
     def _insert(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._pending_links:
             return
         # One transaction a batch: in autocommit, every row would be written out on its own.
         with ondisk.transaction(self.db):
-            self.db.executemany("INSERT INTO entries VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+            self.db.executemany("INSERT INTO entries VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+            self.db.executemany("INSERT OR IGNORE INTO post_links VALUES (?, ?, ?, ?)", self._pending_links)
         self._pending = []
+        self._pending_links = []
 
     def entries(self) -> Iterator[Entry]:
         """The entries as added, in order (``settle`` renames none of them here), streamed."""
         self._insert()
         for row in self._reader().execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq"):
             yield _entry_of(row)
+
+    def wanted_names(self) -> Iterator[tuple[str, str, str | None]]:
+        """Each entry's source path, slug and wanted file name, in order: what claiming the
+        file names reads, without the rest of the entry (at 100,000 posts, building whole
+        entries took half of the claims' time, on the one core that runs while the index
+        settles)."""
+        self._insert()
+        yield from self._reader().execute("SELECT source_path, slug, file_name FROM entries ORDER BY seq")
 
     def settle(self) -> None:
         """Decide duplicates and build the link-lookup tables (after the last ``add``)."""
@@ -222,6 +246,23 @@ class SiteIndex:
             self.db.executemany("INSERT INTO urls VALUES (?, ?)", urls)
             self.db.executemany("INSERT OR IGNORE INTO month_slugs VALUES (?, ?, ?, ?)", month_slugs)
             self.db.executemany("INSERT OR IGNORE INTO slug_urls VALUES (?, ?)", slug_urls)
+        self._link_old_paths()
+
+    def _link_old_paths(self) -> None:
+        """Heuristic ``linked_old_urls``: the paths that posts link to and that only the
+        ``redated`` rule resolves, as old paths of the post they resolve to. Only the links
+        with no post at their year, month and slug are resolved here (one query finds them),
+        by the rules ``rewrite_links`` applies, in the order of their targets."""
+        nowhere = (
+            "SELECT target FROM post_links AS link WHERE NOT EXISTS (SELECT 1 FROM month_slugs AS known"
+            " WHERE known.year = link.year AND known.month = link.month AND known.slug = link.slug) ORDER BY target"
+        )
+        for (target,) in self.db.execute(nowhere).fetchall():
+            link = self.resolve(target)
+            if link.rule == "redated" and link.new_target is not None:
+                paths = self.linked_paths.setdefault(link.new_target.partition("#")[0], [])
+                if (path := urlsplit(target).path) not in paths:
+                    paths.append(path)
 
     def _make_urls_unique(self, kept: set[str]) -> dict[str, str]:
         """Give a later post whose URL an earlier one has (in input order) a suffixed slug;
@@ -258,7 +299,7 @@ class SiteIndex:
         """
         # Dicts print in insertion order, which follows the entries' order: equal entries,
         # equal text. Sets print in an order that changes from process to process: sorted.
-        digest = hashlib.sha256(repr((self.canonical, self.merged_paths, self.repaired_titles, self.renamed, sorted(self.hosts))).encode())
+        digest = hashlib.sha256(repr((self.canonical, self.merged_paths, self.repaired_titles, self.renamed, self.linked_paths, sorted(self.hosts))).encode())
         for table, order in (("urls", "rowid"), ("month_slugs", "year, month, slug"), ("slug_urls", "slug, url")):
             digest.update(table.encode())
             for row in self._reader().execute(f"SELECT * FROM {table} ORDER BY {order}"):
@@ -266,9 +307,10 @@ class SiteIndex:
         return digest.hexdigest()
 
     def aliases_of(self, entry_paths: Iterable[str], source_path: str) -> list[str]:
-        """Old paths of a post and of the twins merged into it, without its own URL."""
+        """Old paths of a post, of the twins merged into it and that links gave it
+        (``linked_old_urls``), without its own URL."""
         own = self._reader().execute("SELECT url FROM urls WHERE source_path = ?", (source_path,)).fetchone()[0]
-        return sorted({*entry_paths, *self.merged_paths.get(source_path, ())} - {own})
+        return sorted({*entry_paths, *self.merged_paths.get(source_path, ()), *self.linked_paths.get(own, ())} - {own})
 
     def resolve(self, target: str) -> Link:
         """Classify one link target and find the new URL of the post it points at."""
@@ -374,17 +416,18 @@ class SiteIndex:
         self.db.deserialize(image)
 
 
-_KEPT_STATE: Final = ("extra_hosts", "canonical", "merged_paths", "repaired_titles", "renamed", "hosts")
+_KEPT_STATE: Final = ("extra_hosts", "canonical", "merged_paths", "repaired_titles", "renamed", "linked_paths", "hosts")
 _SCHEMA: Final = """
 CREATE TABLE entries (
     seq INTEGER PRIMARY KEY, source_path TEXT, ord INTEGER, slug TEXT, year INTEGER, month INTEGER,
-    url TEXT, old_paths TEXT, dup_key TEXT, title TEXT, hosts TEXT, file_name TEXT);
+    url TEXT, old_paths TEXT, dup_key TEXT, title TEXT, hosts TEXT, file_name TEXT, post_links TEXT);
+CREATE TABLE post_links (year INTEGER, month INTEGER, slug TEXT, target TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE taken (url TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE urls (source_path TEXT PRIMARY KEY, url TEXT);
 CREATE TABLE month_slugs (year INTEGER, month INTEGER, slug TEXT, url TEXT, PRIMARY KEY (year, month, slug)) WITHOUT ROWID;
 CREATE TABLE slug_urls (slug TEXT, url TEXT, PRIMARY KEY (slug, url)) WITHOUT ROWID;
 """
-_ENTRY_COLUMNS: Final = "source_path, ord, slug, year, month, url, old_paths, dup_key, title, hosts, file_name"
+_ENTRY_COLUMNS: Final = "source_path, ord, slug, year, month, url, old_paths, dup_key, title, hosts, file_name, post_links"
 _INSERT_BATCH: Final = 1000
 
 
@@ -393,12 +436,29 @@ def _entry_row(entry: Entry) -> tuple[Any, ...]:
     return (
         entry.source_path, entry.order, entry.slug, entry.year, entry.month, entry.url,
         json.dumps(entry.old_paths), entry.dup_key, entry.title, json.dumps(entry.hosts), entry.file_name,
+        json.dumps(entry.post_links),
     )  # fmt: skip
 
 
 def _entry_of(row: tuple[Any, ...]) -> Entry:
-    source_path, order, slug, year, month, url, old_paths, dup_key, title, hosts, file_name = row
-    return Entry(source_path, order, slug, year, month, url, tuple(json.loads(old_paths)), dup_key, title, tuple(json.loads(hosts)), file_name)
+    source_path, order, slug, year, month, url, old_paths, dup_key, title, hosts, file_name, post_links = row
+    return Entry(
+        source_path, order, slug, year, month, url, tuple(json.loads(old_paths)), dup_key, title, tuple(json.loads(hosts)), file_name,
+        tuple(json.loads(post_links)),
+    )  # fmt: skip
+
+
+def post_link_targets(body: str) -> tuple[str, ...]:
+    """The targets of a body's Markdown links that have a post's path (``/YYYY/MM/…``),
+    relative or absolute, in order: what ``linked_old_urls`` looks at once the index has
+    settled. Any host: which hosts are the blog's is known only then.
+
+    >>> post_link_targets("[a](/2014/12/velo.html) [b](https://x.org/2014/12/05/velo/#s) [c](/assets/a.png)")
+    ('/2014/12/velo.html', 'https://x.org/2014/12/05/velo/#s')
+    """
+    if "](" not in body:
+        return ()
+    return tuple(target for target in (match.group(1) for match in _MARKDOWN_LINK.finditer(body)) if _POST_LINK_TARGET.match(target))
 
 
 def rewrite_links(body: str, index: SiteIndex) -> tuple[str, list[Link]]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Final
 
 from pipeline.config import Config
 from pipeline.conflicts import resolve_conflicts
 from pipeline.dates import parse_wall_clock
+from pipeline.frozen import evolve
 from pipeline.markdown import FrontMatterError, split_front_matter
 from pipeline.problems import Problem, problem
 from pipeline.raw_text import Limits, decode_bytes
@@ -28,12 +28,12 @@ def resolve(doc: Doc, config: Config) -> Doc:
     """Decode the raw bytes and remove every conflict block, keeping ``resolve.side``."""
     params = config.resolve
     text, read_problems = decode_bytes(doc.raw, Limits(params.max_bytes, params.max_line_chars))
-    doc = replace(doc, problems=doc.problems + read_problems)
+    doc = evolve(doc, problems=doc.problems + read_problems)
     if doc.fatal:
         return doc
     resolution = resolve_conflicts(text, params.side)
     changes = (Change("resolve", "resolve_conflicts", len(resolution.blocks)),) if resolution.blocks else ()
-    return replace(
+    return evolve(
         doc,
         text=resolution.text,
         blocks=resolution.blocks,
@@ -49,7 +49,7 @@ def decode(doc: Doc, config: Config) -> Doc:
     try:
         split = split_front_matter(doc.text)
     except FrontMatterError as err:
-        return replace(doc, problems=(*doc.problems, problem(err.code, str(err), err.line)))
+        return evolve(doc, problems=(*doc.problems, problem(err.code, str(err), err.line)))
     problems: list[Problem] = []
     if split.unterminated:
         problems.append(problem("front_matter_unterminated", "front matter opens with --- but never closes; add the closing ---", 1))
@@ -74,7 +74,7 @@ def decode(doc: Doc, config: Config) -> Doc:
             changes.append(Change("decode", step.name, count))
             problems.append(problem(step.problem_code, f"{step.name} changed {count} {step.target.replace('_', ' ')} value(s)"))
     front_matter, list_problems = _normalise_lists(front_matter)
-    return replace(
+    return evolve(
         doc,
         front_matter=front_matter,
         has_front_matter=split.front_matter is not None,
@@ -106,7 +106,7 @@ def extract(doc: Doc, config: Config) -> Doc:
         if row.terms is not None:
             tags = list(front_matter.get("tags") or [])
             categories, row_tags, agree = split_terms(row.terms, tags)
-            row = replace(row, categories=tuple(categories), tags=tuple(row_tags))
+            row = evolve(row, categories=tuple(categories), tags=tuple(row_tags))
             if not tags and row_tags and config.extract.recover_tags_from_row:
                 front_matter["tags"] = row_tags
                 changes.append(Change("extract", "recover_tags_from_row", len(row_tags)))
@@ -116,7 +116,7 @@ def extract(doc: Doc, config: Config) -> Doc:
             if categories and not front_matter.get("categories"):
                 front_matter["categories"] = categories
                 changes.append(Change("extract", "categories_from_row", len(categories)))
-    return replace(
+    return evolve(
         doc,
         body=split.body,
         row=row,
@@ -140,7 +140,7 @@ def run_stage(name: str, doc: Doc, config: Config) -> Doc:
         return STAGE_FUNCTIONS[name](doc, config)
     except Exception as err:
         message = f"{type(err).__name__} in stage {name}: {err}; the file is kept in quarantine, report this as a bug"
-        return replace(doc, problems=(*doc.problems, problem("internal_error", message)))
+        return evolve(doc, problems=(*doc.problems, problem("internal_error", message)))
 
 
 def jekyll_slug(source_path: str) -> str | None:

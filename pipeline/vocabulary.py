@@ -11,9 +11,9 @@ from their row wait for the whole archive to be read; all others stream through.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from pipeline.frozen import evolve
 from pipeline.problems import problem
 from pipeline.record import Change, Doc
 
@@ -52,8 +52,8 @@ def apply_vocabulary(doc: Doc, categories: Iterable[str]) -> Doc:
         return doc
     merged = [*front_matter.get("categories", []), *(c for c in found if c not in front_matter.get("categories", []))]
     front_matter.update(tags=tags, categories=merged)
-    row = replace(doc.row, categories=tuple(found), tags=tuple(tags))
-    return replace(
+    row = evolve(doc.row, categories=tuple(found), tags=tuple(tags))
+    return evolve(
         doc,
         front_matter=front_matter,
         row=row,

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
+from pipeline.frozen import evolve
 from pipeline.problems import Problem, problem
 
 STATUSES: Final = ("publish", "draft", "pending", "private", "future", "inherit", "trash")
@@ -116,7 +117,7 @@ def split_wordpress_row(body: str, file_slug: str | None = None) -> RowSplit:
         kept_body, excerpt = body[:line_start], (before or None)
     row = _parse_fields(match, remainder, layout, file_slug)
     if excerpt is not None:
-        row = replace(row, excerpt=excerpt)
+        row = evolve(row, excerpt=excerpt)
     problems = [problem("wp_row_found", f"export row found ({row.parse})", body.count("\n", 0, match.start()) + 1)]
     if row.spill:
         problems.append(problem("wp_row_spill", f"{len(row.spill)} characters after the row kept in wp_spill"))

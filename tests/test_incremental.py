@@ -523,3 +523,37 @@ def test_a_post_whose_file_name_takes_255_bytes_is_patched_in_place(tmp_path: Pa
     stats, notes, differ = _rerun(raw, tmp_path, "long")
     assert (stats.get("in_place"), notes, differ) == (1, [], [])
     assert not [p for p in (tmp_path / "out").rglob(".*")]  # no temporary file left
+
+
+def test_a_link_to_a_redated_posts_old_address_redirects_it_and_reruns_equal_full_runs(tmp_path: Path) -> None:
+    """Heuristic ``linked_old_urls``: the link is the only trace of the address the post had
+    before it was re-dated; adding or removing it changes another post's redirects, which a
+    patch in place cannot do, while a link that resolves exactly is still patched in place."""
+    moved = "2015-07-21-vincent-musk.md"
+    raw = _small_archive(tmp_path, {moved: _post("Vincent Musk", "2015-07-21 16:35:26 +0100", "Texte.")})
+
+    def redirects() -> tuple[list[str], list[str]]:
+        rows = pq.read_table(tmp_path / "out" / "posts.parquet", columns=["source_path", "old_paths"]).to_pylist()
+        front = (tmp_path / "out" / "posts" / moved).read_text(encoding="utf-8")
+        return next(row["old_paths"] for row in rows if row["source_path"] == moved), [line for line in front.splitlines() if line.startswith("- /")]
+
+    assert redirects() == (["/2015/07/vincent-musk.html"], ["- /2015/07/vincent-musk.html"])
+    linking = raw / "2014-03-04-post-3.md"
+    linking.write_text(_post("Titre 3", "2014-03-04 10:00:00 +0100", "Voir [Vincent](/2014/12/vincent-musk.html)."), encoding="utf-8")
+    stats, notes, differ = _rerun(raw, tmp_path, "linked")
+    assert ("in_place" not in stats, differ) == (True, [])
+    assert redirects() == (
+        ["/2014/12/vincent-musk.html", "/2015/07/vincent-musk.html"],
+        ["- /2014/12/vincent-musk.html", "- /2015/07/vincent-musk.html"],
+    )
+    assert "/2014/12/vincent-musk.html,/2015/07/21/vincent-musk/" in (tmp_path / "out" / "redirects.csv").read_text(encoding="utf-8")
+    # A link that resolves exactly changes no other post: patched in place.
+    both = "Voir [Vincent](/2014/12/vincent-musk.html) et [5](/2014/03/post-5.html)."
+    linking.write_text(_post("Titre 3", "2014-03-04 10:00:00 +0100", both), encoding="utf-8")
+    stats, notes, differ = _rerun(raw, tmp_path, "exact")
+    assert (stats.get("in_place"), notes, differ) == (1, [], [])
+    # Without the link, the old address goes again.
+    linking.write_text(_post("Titre 3", "2014-03-04 10:00:00 +0100", "Voir [5](/2014/03/post-5.html)."), encoding="utf-8")
+    stats, notes, differ = _rerun(raw, tmp_path, "unlinked")
+    assert ("in_place" not in stats, differ) == (True, [])
+    assert redirects() == (["/2015/07/vincent-musk.html"], ["- /2015/07/vincent-musk.html"])

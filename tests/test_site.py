@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,6 +91,16 @@ class _DictIndex:
                 match = _POST_PATH.fullmatch(old)
                 if match:
                     self.by_month[(int(match[1]), int(match[2]))].setdefault(match[4], target)
+        # linked_old_urls: each distinct linked path of the blog that only ``redated`` resolves.
+        self.linked_paths: dict[str, list[str]] = {}
+        for target in sorted({t for entry in entries for t in entry.post_links}):
+            parts = urlsplit(target)
+            match = _POST_PATH.fullmatch(parts.path)
+            if match is None or parts.netloc not in ("", "blog.org"):
+                continue
+            found = self.find(int(match[1]), int(match[2]), match[4])
+            if found is not None and found[1] == "redated" and parts.path not in self.linked_paths.get(found[0], []):
+                self.linked_paths.setdefault(found[0], []).append(parts.path)
 
     def find(self, year: int, month: int, slug: str) -> tuple[str, str] | None:
         month_slugs = self.by_month.get((year, month), {})
@@ -125,8 +136,11 @@ def _entries(draw: st.DrawFn) -> list[Entry]:
         url = f"/{year}/{month:02d}/{day:02d}/{slug}/" if dated else f"/{slug}/"
         old_paths = tuple(draw(st.lists(st.builds(lambda ym, s: f"/{ym[0]}/{ym[1]:02d}/{s}.html", _MONTHS, _SLUGS), max_size=2)))
         dup_key = draw(st.sampled_from([None, "k1", "k2"]))
+        hosts = st.sampled_from(["", "https://blog.org", "http://other.org"])
+        links = st.builds(lambda host, ym, s, end: f"{host}/{ym[0]}/{ym[1]:02d}/{s}{end}", hosts, _MONTHS, _SLUGS, st.sampled_from([".html", "/", ".html#x"]))
+        post_links = tuple(draw(st.lists(links, max_size=3)))
         title = draw(st.sampled_from(["Vélo", 'Vélo""', 'Label "x" aux USA']))
-        entry = Entry(f"{order:02d}-{slug}.md", order, slug, year, month, url, old_paths, dup_key, title, ("blog.org",), f"{slug}.md")
+        entry = Entry(f"{order:02d}-{slug}.md", order, slug, year, month, url, old_paths, dup_key, title, ("blog.org",), f"{slug}.md", post_links)
         entries.append(entry if dated else replace(entry, year=None, month=None))
     return entries
 
@@ -139,16 +153,17 @@ def test_the_index_on_disk_decides_as_the_dict_index_did(entries: list[Entry], t
         index.add(entry)
     index.settle()
     model = _DictIndex(entries)
-    assert (index.canonical, index.merged_paths, index.repaired_titles, index.renamed) == (
+    assert (index.canonical, index.merged_paths, index.repaired_titles, index.renamed, index.linked_paths) == (
         model.canonical,
         model.merged_paths,
         model.repaired_titles,
         model.renamed,
+        model.linked_paths,
     )
     assert list(index.entries()) == entries
     for entry in entries:
         own = model.urls[entry.source_path]
-        expected = sorted({"/x/", *model.merged_paths.get(entry.source_path, ())} - {own})
+        expected = sorted({"/x/", *model.merged_paths.get(entry.source_path, ()), *model.linked_paths.get(own, ())} - {own})
         assert index.aliases_of((own, "/x/"), entry.source_path) == expected
     for (year, month), slug in targets:
         assert index._find(year, month, slug) == model.find(year, month, slug)
