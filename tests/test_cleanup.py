@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipeline import cleanup
 from pipeline.cleanup import (
+    _EMPHASIS_AROUND_LINK,
+    _EMPHASIS_IN_LINK,
     _SHORTCODE_START,
     _YOUTUBE_SHORTCODE,
     CLEANUP_STEP_NAMES,
@@ -23,6 +25,7 @@ from pipeline.cleanup import (
     drop_empty_images,
     drop_slideshare_remnants,
     mend_broken_bold,
+    mend_link_emphasis,
     unwrap_empty_links,
 )
 from pipeline.conflicts import resolve_conflicts
@@ -46,6 +49,7 @@ STEPS: dict[str, Callable[[str], str]] = {
     "unwrap_empty_links": unwrap_empty_links,
     "drop_empty_images": drop_empty_images,
     "drop_slideshare_remnants": drop_slideshare_remnants,
+    "mend_link_emphasis": mend_link_emphasis,
     "mend_broken_bold": mend_broken_bold,
     "drop_csv_debris": drop_csv_debris,
     "convert_youtube_shortcodes": _hugo,
@@ -99,6 +103,42 @@ def test_unwrap_empty_links_leaves_links_with_url_and_images(text: str) -> None:
     assert unwrap_empty_links(text) == text
 
 
+# --- mend_link_emphasis ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("son [**rapport **](/2011/x/)sur", "son [**rapport** ](/2011/x/)sur"),
+        ("voir [**ICI **](/a/)et [**LA**](/b/) ok", "voir [**ICI** ](/a/)et [**LA**](/b/) ok"),
+        ("courant «\u00a0real game ou **[serious game\u00a0]()**»)", "courant «\u00a0real game ou **[serious game]()**\u00a0»)"),
+        ("(voir **[ici ](/a/)**et **[là]()**)", "(voir **[ici](/a/)** et **[là]()**)"),
+        ("**[ le Sens du client]()**. Ai", " **[le Sens du client]()**. Ai"),
+        ("[**ici **]()et [_ ici_](http://a.fr/?q=1#x)et ***[a b ]()***c", "[**ici** ]()et [ _ici_](http://a.fr/?q=1#x)et ***[a b]()*** c"),
+        # Not exactly around the link or its whole text, or not a link: left as it is.
+        ("**[a ]()*b **[a ]()***b \\**[a ]()**b", "**[a ]()*b **[a ]()***b \\**[a ]()**b"),
+        ("**x [a ]()**b [**a** b ]() ![** a **](/i.png)", "**x [a ]()**b [**a** b ]() ![** a **](/i.png)"),
+        ("x **[ ]()** y **[a ](/url with space)** [**b **](/w_(x))", "x **[ ]()** y **[a ](/url with space)** [**b **](/w_(x))"),
+        ("**[a\n](/a/)** [**b\n**](/b/)", "**[a\n](/a/)** [**b\n**](/b/)"),
+    ],
+)
+def test_mend_link_emphasis(text: str, expected: str) -> None:
+    assert mend_link_emphasis(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(voir **[ici ]()**et **[là]()**)", "(voir **ici** et **là**)"),
+        ("[**ici ![]()**]()et [**là![]()**]().\u00a0", "**ici** et **là**.\u00a0"),
+    ],
+)
+def test_dead_links_in_bold_unwrap_to_bold_that_closes(text: str, expected: str) -> None:
+    for step in CLEANUP_STEP_NAMES:
+        text = STEPS[step](text)
+    assert text == expected
+
+
 # --- drop_empty_images -------------------------------------------------------------------
 
 
@@ -111,8 +151,11 @@ def test_unwrap_empty_links_leaves_links_with_url_and_images(text: str) -> None:
         ("Loading // ![]() ![]() ![]()", "Loading //   "),
         ("[**ici ![]()**]()et [**là![]()**]().\u00a0", "[**ici **]()et [**là**]().\u00a0"),
         ("[![]() ]()\n\n ![]() [![]()]()\nCes nouveaux", "[ ]()\n\n  \nCes nouveaux"),
+        # No line gets deeper indentation than it had (4 spaces would make a code block).
+        (" [![]()]() [![]()]() [![]()]() <iframe></iframe>", " <iframe></iframe>"),
+        ("![]() Suite\n\t![]()  x\n    ![]() code", "Suite\n\tx\n    code"),
         ("!![]()[]()", ""),
-        ("!!![]()[]()[]() fin", " fin"),
+        ("!!![]()[]()[]() fin", "fin"),
     ],
 )
 def test_drop_empty_images(text: str, expected: str) -> None:
@@ -350,6 +393,7 @@ _PATTERN_HINTS: dict[str, Callable[[str], bool]] = {
     "unwrap_empty_links": lambda text: "]()" in text,
     "drop_empty_images": lambda text: "![]()" in text,
     "drop_slideshare_remnants": lambda text: "View more" in text,
+    "mend_link_emphasis": lambda text: "](" in text,
     "mend_broken_bold": lambda text: "****" in text,
     "drop_csv_debris": lambda text: '"' in text or "<" in text,
     "convert_youtube_shortcodes": lambda text: "[youtube" in text.lower() or "[embed]" in text.lower(),
@@ -426,6 +470,7 @@ EXPECTED_FILES = {
     "drop_csv_debris": 188,
     "drop_empty_images": 112,
     "drop_slideshare_remnants": 179,
+    "mend_link_emphasis": 189,
     "unwrap_empty_links": 327,
     "mend_broken_bold": 73,
     "convert_youtube_shortcodes": 38,
@@ -434,6 +479,7 @@ EXPECTED_OCCURRENCES = {
     "drop_csv_debris": 188,  # 159 lone quote lines + 23 stray closing quotes + 6 cut HTML tags
     "drop_empty_images": 208,  # 187 [![]()]() + 21 ![]()
     "drop_slideshare_remnants": 219,  # "View more … from …" sentences (71 with dead links, 148 with URLs)
+    "mend_link_emphasis": 267,  # markers around 203 links, inside the text of 64; 203 links have a target, 64 are dead
     "unwrap_empty_links": 1737,  # after images and remnants took their own ]()
     "mend_broken_bold": 153,  # runs of 4+ stars (some created by unwrapping **[**X**]()**)
     "convert_youtube_shortcodes": 41,  # 40 [youtube …] + 1 [embed]…[/embed]
@@ -442,6 +488,7 @@ EXPECTED_CSV_KINDS = {"lone_quote": 159, "stray_quote": 23, "cut_tag": 6}
 _OCCURRENCES: dict[str, Callable[[str], int]] = {
     "drop_empty_images": lambda text: text.count("![]()"),
     "drop_slideshare_remnants": lambda text: text.count("View more"),
+    "mend_link_emphasis": lambda text: sum(bool(m["lead"] or m["trail"]) for rx in (_EMPHASIS_AROUND_LINK, _EMPHASIS_IN_LINK) for m in rx.finditer(text)),
     "unwrap_empty_links": lambda text: text.count("]()"),
     "mend_broken_bold": lambda text: len(re.findall(r"\*{4,}", text)),
     "convert_youtube_shortcodes": lambda text: len(re.findall(r"\[youtube|\[embed\]", text, re.I)),
@@ -541,3 +588,54 @@ _PLAIN_STAR_RUN = re.compile(r"(?<![\\*])\*{4,}")  # the star-run pattern as fir
 @given(st.lists(st.sampled_from(["*", "**", "****", "\\", "\\*", " ", "a", "\n", "é"]), max_size=16).map("".join))
 def test_the_star_run_pattern_matches_where_its_plain_form_does(text: str) -> None:
     assert [m.span() for m in cleanup._STAR_RUN.finditer(text)] == [m.span() for m in _PLAIN_STAR_RUN.finditer(text)]
+
+
+def _indentation(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+@given(text=st.lists(st.sampled_from(["![]()", "[![]()]()", " ", "  ", "\t", "\n", "x", "<iframe>", "!", "[]()"]), max_size=20).map("".join))
+@example(text="![]() x")
+@example(text=" [![]()]() [![]()]() [![]()]() <iframe>")
+def test_drop_empty_images_never_indents_a_line_deeper(text: str) -> None:
+    lines = drop_empty_images(text).split("\n")
+    assert len(lines) == len(text.split("\n"))  # no line is joined to another
+    for before, after in zip(text.split("\n"), lines, strict=True):
+        assert not after.strip(" \t") or _indentation(after) <= _indentation(before)
+
+
+@given(
+    mark=st.sampled_from(["*", "**", "***", "_", "__"]),
+    lead=st.sampled_from(["", " ", "\u00a0", "  "]),
+    words=st.sampled_from(["ici", "le Sens", "été’"]),
+    trail=st.sampled_from(["", " ", "\u00a0", " \u00a0"]),
+    target=st.sampled_from(["", "/2011/04/x/", "http://a.fr/?q=1#s"]),
+    after=st.sampled_from(["", "et", ".", " suite", ")"]),
+    inside=st.booleans(),
+)
+def test_emphasis_around_a_link_keeps_no_white_space_inside_its_markers(
+    mark: str, lead: str, words: str, trail: str, target: str, after: str, inside: bool
+) -> None:
+    text = f"[{mark}{lead}{words}{trail}{mark}]({target}){after}" if inside else f"{mark}[{lead}{words}{trail}]({target}){mark}{after}"
+    mended = mend_link_emphasis(text)
+    assert f"{mark}{words}{mark}" in mended or f"{mark}[{words}]({target}){mark}" in mended
+    assert Counter(mended) == Counter(text)  # white space moved, none added or lost
+    if not target:  # a dead link, unwrapped next: the emphasis still holds the words alone
+        assert f"{mark}{words}{mark}" in unwrap_empty_links(mended)
+
+
+def _mend_link_emphasis_plainly(text: str) -> str:
+    """``mend_link_emphasis`` as its two patterns say it, each substituted at every position."""
+    inside = cleanup._EMPHASIS_IN_LINK.sub(cleanup._spaces_out_of_emphasis, text)
+    return cleanup._EMPHASIS_AROUND_LINK.sub(cleanup._spaces_out_of_emphasis, inside)
+
+
+_EMPHASIS_BITS = ["*", "**", "***", "****", "_", "__", "[", "]", "(", ")", "](", "](/u)", " ", "\u00a0", "\\", "!", "a", "x y", "\n"]
+
+
+@given(st.lists(st.sampled_from(_EMPHASIS_BITS), max_size=16).map("".join))
+@example("***[a ](/u)***b ___[ a](/u)___")
+@example("\\**[a ](/u)** ****[a ](/u)**** _*[a ](/u)*")
+@example("**[a ](/u)**[b ](/u)** *[a ]()*[b ]()*")
+def test_mend_link_emphasis_does_what_its_patterns_say(text: str) -> None:
+    assert mend_link_emphasis(text) == _mend_link_emphasis_plainly(text)
