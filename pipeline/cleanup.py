@@ -130,11 +130,23 @@ def mend_link_emphasis(text: str) -> str:
     closes no bold in CommonMark (Hugo), nor, once its dead link is unwrapped (``**[ici
     ]()**et``), in kramdown.
 
+    Spaces and tabs moved to the start or the end of a line are dropped instead: there they
+    would indent the line (four make a code block) or break it (two make a ``<br>``).
+
     >>> mend_link_emphasis("son [**rapport **](/2011/x/)sur, voir **[ici ]()**et **[ le Sens](/a/)**.")
     'son [**rapport** ](/2011/x/)sur, voir **[ici]()** et  **[le Sens](/a/)**.'
     """
     if "](" not in text:
         return text
+    # Moving white space out of one pair of markers can bring it inside another (``*[
+    # **a **](u)*``): again until nothing moves, three rounds at most (around, inside,
+    # around), each one pass over the text.
+    while (mended := _mend_link_emphasis_once(text)) != text:
+        text = mended
+    return text
+
+
+def _mend_link_emphasis_once(text: str) -> str:
     text = _EMPHASIS_IN_LINK.sub(_spaces_out_of_emphasis, text)
     # What ``_EMPHASIS_AROUND_LINK.sub`` would do, tried only where a marker meets a bracket:
     # even led by its marker, the pattern took 20 µs a body, on every star and underscore.
@@ -146,10 +158,20 @@ def mend_link_emphasis(text: str) -> str:
         while start > done and start > bracket - 3 and text[start - 1] == text[bracket - 1]:
             start -= 1
         match = _EMPHASIS_AROUND_LINK.match(text, start) if start >= done else None
-        if match is not None and match.end("mark") == bracket:
+        if match is not None and match.end("mark") == bracket and not _closes_emphasis(text, start, match["mark"]):
             pieces += [text[done:start], _spaces_out_of_emphasis(match)]
             done = match.end()
     return "".join(pieces) + text[done:] if pieces else text
+
+
+def _closes_emphasis(text: str, start: int, mark: str) -> bool:
+    """Whether the marker run ``mark`` at ``start`` closes an emphasis: an odd number of runs
+    like it come before it in its paragraph (``**Lire aussi**[ notre article](/x/)**``).
+    Not whether it follows a word: the converter glued openers to the word before as often
+    (``de**[ l’hypermarché](…)**``, 5 in the archive)."""
+    paragraph = text.rfind("\n\n", 0, start) + 1
+    runs = re.findall(rf"(?<!{re.escape(mark[0])}){re.escape(mark)}(?!{re.escape(mark[0])})", text[paragraph:start])
+    return len(runs) % 2 == 1
 
 
 def _spaces_out_of_emphasis(match: re.Match[str]) -> str:
@@ -159,6 +181,11 @@ def _spaces_out_of_emphasis(match: re.Match[str]) -> str:
     inner = f"{mark}{match['text']}{mark}"
     if match.start("open") < match.start("mark"):  # the markers are inside the link
         return f"{match['open']}{lead}{inner}{trail}{match['close']}"
+    text, start, end = match.string, match.start(), match.end()
+    if start == 0 or text[start - 1] == "\n":
+        lead = lead.replace(" ", "").replace("\t", "")  # would indent the line
+    if end == len(text) or text[end] == "\n":
+        trail = trail.replace(" ", "").replace("\t", "")  # would end the line, or break it
     return f"{lead}{mark}{match['open']}{match['text']}{match['close']}{mark}{trail}"
 
 

@@ -396,6 +396,7 @@ class SiteIndex:
         index.database = database
         index.settled = True
         index._pending = []
+        index._pending_links = []
         index._entry_hosts = set()
         index._pid = os.getpid()
         index.db = ondisk.open_reader(database)

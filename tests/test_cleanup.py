@@ -113,17 +113,26 @@ def test_unwrap_empty_links_leaves_links_with_url_and_images(text: str) -> None:
         ("voir [**ICI **](/a/)et [**LA**](/b/) ok", "voir [**ICI** ](/a/)et [**LA**](/b/) ok"),
         ("courant «\u00a0real game ou **[serious game\u00a0]()**»)", "courant «\u00a0real game ou **[serious game]()**\u00a0»)"),
         ("(voir **[ici ](/a/)**et **[là]()**)", "(voir **[ici](/a/)** et **[là]()**)"),
-        ("**[ le Sens du client]()**. Ai", " **[le Sens du client]()**. Ai"),
+        ("**[ le Sens du client]()**. Ai", "**[le Sens du client]()**. Ai"),
         ("[**ici **]()et [_ ici_](http://a.fr/?q=1#x)et ***[a b ]()***c", "[**ici** ]()et [ _ici_](http://a.fr/?q=1#x)et ***[a b]()*** c"),
         # Not exactly around the link or its whole text, or not a link: left as it is.
         ("**[a ]()*b **[a ]()***b \\**[a ]()**b", "**[a ]()*b **[a ]()***b \\**[a ]()**b"),
         ("**x [a ]()**b [**a** b ]() ![** a **](/i.png)", "**x [a ]()**b [**a** b ]() ![** a **](/i.png)"),
         ("x **[ ]()** y **[a ](/url with space)** [**b **](/w_(x))", "x **[ ]()** y **[a ](/url with space)** [**b **](/w_(x))"),
         ("**[a\n](/a/)** [**b\n**](/b/)", "**[a\n](/a/)** [**b\n**](/b/)"),
+        # Markers that close an emphasis opened before (found in review): left as they are.
+        ("Voir **Lire aussi**[ notre article](/x/)**, et** la suite **a**[ b](/u)**c** __init__[ x](u)__", None),
+        # Spaces and tabs that would indent or break a line are dropped (found in review).
+        ("x\n\n**[    ici](/u)** suite\n**[\tici](/u)**", "x\n\n**[ici](/u)** suite\n**[ici](/u)**"),
+        ("un **[lien  ](/u)**\nsuite **[\u00a0b ](/u)**", "un **[lien](/u)**\nsuite \u00a0**[b](/u)**"),
+        # An opener glued to the word before, as the converter left five in the archive.
+        ("de**[ l’hypermarché](http://x/)** y", "de **[l’hypermarché](http://x/)** y"),
+        # A move that brings white space inside other markers is followed up (found in review).
+        ("x *[ **a **](u)* y", "x  *[**a**](u)*  y"),
     ],
 )
-def test_mend_link_emphasis(text: str, expected: str) -> None:
-    assert mend_link_emphasis(text) == expected
+def test_mend_link_emphasis(text: str, expected: str | None) -> None:
+    assert mend_link_emphasis(text) == (text if expected is None else expected)
 
 
 @pytest.mark.parametrize(
@@ -479,7 +488,7 @@ EXPECTED_OCCURRENCES = {
     "drop_csv_debris": 188,  # 159 lone quote lines + 23 stray closing quotes + 6 cut HTML tags
     "drop_empty_images": 208,  # 187 [![]()]() + 21 ![]()
     "drop_slideshare_remnants": 219,  # "View more … from …" sentences (71 with dead links, 148 with URLs)
-    "mend_link_emphasis": 267,  # markers around 203 links, inside the text of 64; 203 links have a target, 64 are dead
+    "mend_link_emphasis": 266,  # 267 moves (203 around links, 64 inside); one run left closes a bold: « **[**communs** ](…)**»**
     "unwrap_empty_links": 1737,  # after images and remnants took their own ]()
     "mend_broken_bold": 153,  # runs of 4+ stars (some created by unwrapping **[**X**]()**)
     "convert_youtube_shortcodes": 41,  # 40 [youtube …] + 1 [embed]…[/embed]
@@ -619,15 +628,28 @@ def test_emphasis_around_a_link_keeps_no_white_space_inside_its_markers(
     text = f"[{mark}{lead}{words}{trail}{mark}]({target}){after}" if inside else f"{mark}[{lead}{words}{trail}]({target}){mark}{after}"
     mended = mend_link_emphasis(text)
     assert f"{mark}{words}{mark}" in mended or f"{mark}[{words}]({target}){mark}" in mended
-    assert Counter(mended) == Counter(text)  # white space moved, none added or lost
+    # White space moved; spaces dropped only at the text's edges, where they would indent it.
+    assert Counter(mended) == Counter(text) or Counter(mended.strip(" ")) == Counter(text) - Counter(" " * (len(text) - len(mended)))
     if not target:  # a dead link, unwrapped next: the emphasis still holds the words alone
         assert f"{mark}{words}{mark}" in unwrap_empty_links(mended)
 
 
 def _mend_link_emphasis_plainly(text: str) -> str:
-    """``mend_link_emphasis`` as its two patterns say it, each substituted at every position."""
-    inside = cleanup._EMPHASIS_IN_LINK.sub(cleanup._spaces_out_of_emphasis, text)
-    return cleanup._EMPHASIS_AROUND_LINK.sub(cleanup._spaces_out_of_emphasis, inside)
+    """``mend_link_emphasis`` as its two patterns say it: each searched for from every
+    position (a match whose marker closes an emphasis is passed over), until nothing moves."""
+    while True:
+        inside = cleanup._EMPHASIS_IN_LINK.sub(cleanup._spaces_out_of_emphasis, text)
+        pieces, done, position = [], 0, 0
+        while (match := cleanup._EMPHASIS_AROUND_LINK.search(inside, position)) is not None:
+            if cleanup._closes_emphasis(inside, match.start(), match["mark"]):
+                position = match.start() + 1
+                continue
+            pieces += [inside[done : match.start()], cleanup._spaces_out_of_emphasis(match)]
+            done = position = match.end()
+        mended = "".join(pieces) + inside[done:]
+        if mended == text:
+            return text
+        text = mended
 
 
 _EMPHASIS_BITS = ["*", "**", "***", "****", "_", "__", "[", "]", "(", ")", "](", "](/u)", " ", "\u00a0", "\\", "!", "a", "x y", "\n"]
@@ -637,5 +659,6 @@ _EMPHASIS_BITS = ["*", "**", "***", "****", "_", "__", "[", "]", "(", ")", "](",
 @example("***[a ](/u)***b ___[ a](/u)___")
 @example("\\**[a ](/u)** ****[a ](/u)**** _*[a ](/u)*")
 @example("**[a ](/u)**[b ](/u)** *[a ]()*[b ]()*")
+@example("x *[ **a **](u)* y\n**[  b](u)**\n**[c  ](u)**")
 def test_mend_link_emphasis_does_what_its_patterns_say(text: str) -> None:
     assert mend_link_emphasis(text) == _mend_link_emphasis_plainly(text)

@@ -170,3 +170,22 @@ def test_a_pickled_index_and_a_forked_reader_find_what_the_index_finds(tmp_path:
     # not used across the fork).
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(index.resolve, (link,)) == expected
+
+
+def test_a_reopened_index_reads_its_entries_and_decides_as_before(tmp_path: Path) -> None:
+    """What a patch in place reopens: a reopened index had no pending links (found in review)."""
+    database = str(tmp_path / "index.sqlite")
+    index = SiteIndex(extra_hosts=("blog.org",), database=database)
+    entries = [
+        Entry("a.md", 0, "velo", 2015, 7, "/2015/07/21/velo/", ("/2015/07/velo.html",), None, "V", (), "a.md"),
+        Entry("b.md", 1, "bus", 2014, 3, "/2014/03/01/bus/", (), None, "B", (), "b.md", ("https://blog.org/2014/12/velo.html#x",)),
+    ]
+    for entry in entries:
+        index.add(entry)
+    index.settle()
+    state, fingerprint = index.kept_state(), index.fingerprint()
+    index.close()
+    reopened = SiteIndex.reopen(database, state)
+    assert list(reopened.entries()) == entries
+    assert reopened.fingerprint() == fingerprint
+    assert reopened.aliases_of(("/2015/07/velo.html",), "a.md") == ["/2014/12/velo.html", "/2015/07/velo.html"]
