@@ -5,7 +5,8 @@ Each function is ``str -> str`` (the YouTube one also takes the output target), 
 and removes or rewrites only the pattern it targets: every other character, typography
 included (’ “ ” « » NBSP, tabs, soft hyphens), comes out as it went in; white space next
 to a removal is at most moved out of emphasis markers, or dropped where it would deepen
-a line's indentation, so that the rest renders as it did with the removed part. A removal
+a line's indentation (four spaces make a code block) or lengthen the spaces ending it (two
+make a line break), so that the rest renders as it did with the removed part. A removal
 that brings the pieces of a new occurrence together is followed up in the same call, so one
 call is enough; for links, images and CSV debris in time linear in the text (a hostile
 ``[[[[…]()]()]()]()`` is not one pass per level).
@@ -130,8 +131,11 @@ def mend_link_emphasis(text: str) -> str:
     closes no bold in CommonMark (Hugo), nor, once its dead link is unwrapped (``**[ici
     ]()**et``), in kramdown.
 
-    Spaces and tabs moved to the start or the end of a line are dropped instead: there they
-    would indent the line (four make a code block) or break it (two make a ``<br>``).
+    A marker run right after a letter or digit is left alone: it cannot open an emphasis
+    there (CommonMark's rule), and it may close one (``**Lire aussi**[ notre article](/x/)**``);
+    the converter also glued openers to the word before (``de**[ l’hypermarché](…)**``, 5 in
+    the archive), which kramdown renders bold all the same. Spaces and tabs moved to the
+    start or the end of a line are dropped instead (``_keep_line_edges``).
 
     >>> mend_link_emphasis("son [**rapport **](/2011/x/)sur, voir **[ici ]()**et **[ le Sens](/a/)**.")
     'son [**rapport** ](/2011/x/)sur, voir **[ici]()** et  **[le Sens](/a/)**.'
@@ -141,9 +145,10 @@ def mend_link_emphasis(text: str) -> str:
     # Moving white space out of one pair of markers can bring it inside another (``*[
     # **a **](u)*``): again until nothing moves, three rounds at most (around, inside,
     # around), each one pass over the text.
+    before = text
     while (mended := _mend_link_emphasis_once(text)) != text:
         text = mended
-    return text
+    return _keep_line_edges(before, text)
 
 
 def _mend_link_emphasis_once(text: str) -> str:
@@ -158,20 +163,10 @@ def _mend_link_emphasis_once(text: str) -> str:
         while start > done and start > bracket - 3 and text[start - 1] == text[bracket - 1]:
             start -= 1
         match = _EMPHASIS_AROUND_LINK.match(text, start) if start >= done else None
-        if match is not None and match.end("mark") == bracket and not _closes_emphasis(text, start, match["mark"]):
+        if match is not None and match.end("mark") == bracket and not (start and text[start - 1].isalnum()):
             pieces += [text[done:start], _spaces_out_of_emphasis(match)]
             done = match.end()
     return "".join(pieces) + text[done:] if pieces else text
-
-
-def _closes_emphasis(text: str, start: int, mark: str) -> bool:
-    """Whether the marker run ``mark`` at ``start`` closes an emphasis: an odd number of runs
-    like it come before it in its paragraph (``**Lire aussi**[ notre article](/x/)**``).
-    Not whether it follows a word: the converter glued openers to the word before as often
-    (``de**[ l’hypermarché](…)**``, 5 in the archive)."""
-    paragraph = text.rfind("\n\n", 0, start) + 1
-    runs = re.findall(rf"(?<!{re.escape(mark[0])}){re.escape(mark)}(?!{re.escape(mark[0])})", text[paragraph:start])
-    return len(runs) % 2 == 1
 
 
 def _spaces_out_of_emphasis(match: re.Match[str]) -> str:
@@ -181,11 +176,6 @@ def _spaces_out_of_emphasis(match: re.Match[str]) -> str:
     inner = f"{mark}{match['text']}{mark}"
     if match.start("open") < match.start("mark"):  # the markers are inside the link
         return f"{match['open']}{lead}{inner}{trail}{match['close']}"
-    text, start, end = match.string, match.start(), match.end()
-    if start == 0 or text[start - 1] == "\n":
-        lead = lead.replace(" ", "").replace("\t", "")  # would indent the line
-    if end == len(text) or text[end] == "\n":
-        trail = trail.replace(" ", "").replace("\t", "")  # would end the line, or break it
     return f"{lead}{mark}{match['open']}{match['text']}{match['close']}{mark}{trail}"
 
 
@@ -228,7 +218,7 @@ def unwrap_empty_links(text: str) -> str:
         kept.append(text[start:position])
         start = position + 1
     kept.append(text[start:])
-    return "".join(kept)
+    return _keep_line_edges(text, "".join(kept))
 
 
 def _next_kept(removed: dict[int, int], position: int) -> int:
@@ -267,17 +257,30 @@ def drop_empty_images(text: str) -> str:
             if char == ")" and "".join(kept[-5:]) == _IMAGE:
                 del kept[-5:]
         cleaned = "".join(kept)
-    return _keep_indentation(text, cleaned)
+    return _keep_line_edges(text, cleaned)
 
 
-def _keep_indentation(before: str, after: str) -> str:
-    """``after`` with no line indented deeper than in ``before`` (a line of white space alone
-    aside), where only removals within lines made one from the other."""
+def _keep_line_edges(before: str, after: str) -> str:
+    """``after`` with no line indented deeper than in ``before``, nor ending in more spaces
+    and tabs than it did, or than one (a line of white space alone aside), where only
+    changes within lines made one from the other: four spaces of indentation make a code
+    block, two at the end a line break.
+
+    >>> _keep_line_edges("a ![]() ![]()\\n ![]()  b", "a  \\n   b")
+    'a \\n b'
+    """
+    if after == before:
+        return after
     lines_before, lines_after = before.split("\n"), after.split("\n")
     for number, (old, new) in enumerate(zip(lines_before, lines_after, strict=True)):
-        depth = len(old) - len(old.lstrip(" \t"))
-        if len(new) - len(new.lstrip(" \t")) > depth and new.strip(" \t"):
-            lines_after[number] = new[:depth] + new.lstrip(" \t")
+        if new == old or not new.strip(" \t"):
+            continue
+        depth, end = len(old) - len(old.lstrip(" \t")), len(old) - len(old.rstrip(" \t"))
+        if len(new) - len(new.lstrip(" \t")) > depth:
+            new = new[:depth] + new.lstrip(" \t")
+        if len(new) - len(new.rstrip(" \t")) > max(end, 1):
+            new = new.rstrip(" \t") + new[len(new.rstrip(" \t")) :][: max(end, 1)]
+        lines_after[number] = new
     return "\n".join(lines_after)
 
 
@@ -315,7 +318,7 @@ def mend_broken_bold(text: str) -> str:
     """
     if "****" not in text:
         return text
-    return _STAR_RUN.sub(_mend_run, text)
+    return _keep_line_edges(text, _STAR_RUN.sub(_mend_run, text))
 
 
 def _mend_run(match: re.Match[str]) -> str:

@@ -124,9 +124,17 @@ def test_unwrap_empty_links_leaves_links_with_url_and_images(text: str) -> None:
         ("Voir **Lire aussi**[ notre article](/x/)**, et** la suite **a**[ b](/u)**c** __init__[ x](u)__", None),
         # Spaces and tabs that would indent or break a line are dropped (found in review).
         ("x\n\n**[    ici](/u)** suite\n**[\tici](/u)**", "x\n\n**[ici](/u)** suite\n**[ici](/u)**"),
-        ("un **[lien  ](/u)**\nsuite **[\u00a0b ](/u)**", "un **[lien](/u)**\nsuite \u00a0**[b](/u)**"),
-        # An opener glued to the word before, as the converter left five in the archive.
-        ("de**[ l’hypermarché](http://x/)** y", "de **[l’hypermarché](http://x/)** y"),
+        ("un **[lien  ](/u)**\nsuite **[\u00a0b ](/u)**", "un **[lien](/u)** \nsuite \u00a0**[b](/u)** "),
+        # A run after a letter cannot open (CommonMark), and may close: left as it is, though
+        # the converter glued five openers so in the archive (kramdown renders them bold).
+        ("de**[ l’hypermarché](http://x/)** y", None),
+        # Found in the second review: closers and openers the parity of runs told wrong.
+        ("* Voir *[ici ]()*et; ***Note** : lire*, puis **[ici ]()**et", "* Voir *[ici]()* et; ***Note** : lire*, puis **[ici]()** et"),
+        ("x _[ici ]()_ y", "x _[ici]()_  y"),
+        ("Prix : 10 euros**\n \nVoir **[ici ]()**et", "Prix : 10 euros**\n \nVoir **[ici]()** et"),
+        ("`a**b` : **Lire aussi**[ notre article](/x/)**, et**", None),
+        # A line already indented, or already ending in a space: no deeper, no longer.
+        ("x\n\n **[   ici](/u)** suite\nun **[ici ](/u)** \nsuite", "x\n\n **[ici](/u)** suite\nun **[ici](/u)** \nsuite"),
         # A move that brings white space inside other markers is followed up (found in review).
         ("x *[ **a **](u)* y", "x  *[**a**](u)*  y"),
     ],
@@ -157,7 +165,7 @@ def test_dead_links_in_bold_unwrap_to_bold_that_closes(text: str, expected: str)
         ("es de carburant.\n\n \n\n![]()\n\n \n\nLes constructeurs", "es de carburant.\n\n \n\n\n\n \n\nLes constructeurs"),
         ("[![]()]()Musk et Bolloré", "Musk et Bolloré"),
         ("\n\n [![]()]()![]()\n\n []() \n", "\n\n \n\n []() \n"),
-        ("Loading // ![]() ![]() ![]()", "Loading //   "),
+        ("Loading // ![]() ![]() ![]()", "Loading // "),  # two spaces ending a line would break it
         ("[**ici ![]()**]()et [**là![]()**]().\u00a0", "[**ici **]()et [**là**]().\u00a0"),
         ("[![]() ]()\n\n ![]() [![]()]()\nCes nouveaux", "[ ]()\n\n  \nCes nouveaux"),
         # No line gets deeper indentation than it had (4 spaces would make a code block).
@@ -440,7 +448,12 @@ def test_every_function_is_idempotent_on_bracket_soup(text: str) -> None:
 @pytest.mark.parametrize("name", ALL_FUNCTIONS)
 @given(text=_mixed)
 def test_typography_outside_the_patterns_is_kept(name: str, text: str) -> None:
-    assert Counter(TYPOGRAPHY.findall(ALL_FUNCTIONS[name](text))) == Counter(TYPOGRAPHY.findall(text))
+    # Inside lines: a tab or space at a line's edge may go where it would indent the line or
+    # break it (``_keep_line_edges``); the real archive's test counts tabs there too.
+    def inside_lines(text: str) -> Counter[str]:
+        return Counter(TYPOGRAPHY.findall("\n".join(line.strip(" \t") for line in text.split("\n"))))
+
+    assert inside_lines(ALL_FUNCTIONS[name](text)) == inside_lines(text)
 
 
 @given(text=_mixed)
@@ -479,7 +492,7 @@ EXPECTED_FILES = {
     "drop_csv_debris": 188,
     "drop_empty_images": 112,
     "drop_slideshare_remnants": 179,
-    "mend_link_emphasis": 189,
+    "mend_link_emphasis": 186,
     "unwrap_empty_links": 327,
     "mend_broken_bold": 73,
     "convert_youtube_shortcodes": 38,
@@ -488,7 +501,7 @@ EXPECTED_OCCURRENCES = {
     "drop_csv_debris": 188,  # 159 lone quote lines + 23 stray closing quotes + 6 cut HTML tags
     "drop_empty_images": 208,  # 187 [![]()]() + 21 ![]()
     "drop_slideshare_remnants": 219,  # "View more … from …" sentences (71 with dead links, 148 with URLs)
-    "mend_link_emphasis": 266,  # 267 moves (203 around links, 64 inside); one run left closes a bold: « **[**communs** ](…)**»**
+    "mend_link_emphasis": 262,  # 263 moves (199 around links, 64 inside); runs glued after a word left: de**[ l’hyper…](…)**
     "unwrap_empty_links": 1737,  # after images and remnants took their own ]()
     "mend_broken_bold": 153,  # runs of 4+ stars (some created by unwrapping **[**X**]()**)
     "convert_youtube_shortcodes": 41,  # 40 [youtube …] + 1 [embed]…[/embed]
@@ -603,14 +616,26 @@ def _indentation(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-@given(text=st.lists(st.sampled_from(["![]()", "[![]()]()", " ", "  ", "\t", "\n", "x", "<iframe>", "!", "[]()"]), max_size=20).map("".join))
+def _line_end(line: str) -> int:
+    return len(line) - len(line.rstrip(" \t"))
+
+
+_EDGE_BITS = ["![]()", "[![]()]()", " ", "  ", "\t", "\n", "x", "<iframe>", "!", "[]()", "****", "**", "[", "](/u)", "]()"]
+
+
+@pytest.mark.parametrize("name", ["drop_empty_images", "mend_link_emphasis", "unwrap_empty_links", "mend_broken_bold"])
+@given(text=st.lists(st.sampled_from(_EDGE_BITS), max_size=20).map("".join))
 @example(text="![]() x")
 @example(text=" [![]()]() [![]()]() [![]()]() <iframe>")
-def test_drop_empty_images_never_indents_a_line_deeper(text: str) -> None:
-    lines = drop_empty_images(text).split("\n")
+@example(text="[]()     x **** \n**[   ici](/u)**\nun **[ici  ](/u)**")
+def test_no_step_indents_a_line_deeper_or_breaks_it(name: str, text: str) -> None:
+    """Four spaces of indentation make a code block, two at a line's end a line break."""
+    lines = STEPS[name](text).split("\n")
     assert len(lines) == len(text.split("\n"))  # no line is joined to another
     for before, after in zip(text.split("\n"), lines, strict=True):
-        assert not after.strip(" \t") or _indentation(after) <= _indentation(before)
+        if after.strip(" \t"):
+            assert _indentation(after) <= _indentation(before)
+            assert _line_end(after) <= max(_line_end(before), 1)
 
 
 @given(
@@ -628,27 +653,29 @@ def test_emphasis_around_a_link_keeps_no_white_space_inside_its_markers(
     text = f"[{mark}{lead}{words}{trail}{mark}]({target}){after}" if inside else f"{mark}[{lead}{words}{trail}]({target}){mark}{after}"
     mended = mend_link_emphasis(text)
     assert f"{mark}{words}{mark}" in mended or f"{mark}[{words}]({target}){mark}" in mended
-    # White space moved; spaces dropped only at the text's edges, where they would indent it.
-    assert Counter(mended) == Counter(text) or Counter(mended.strip(" ")) == Counter(text) - Counter(" " * (len(text) - len(mended)))
+    # White space moved; spaces dropped only at the line's edges (``_keep_line_edges``).
+    assert Counter(mended.replace(" ", "")) == Counter(text.replace(" ", "")) and mended.count(" ") <= text.count(" ")
     if not target:  # a dead link, unwrapped next: the emphasis still holds the words alone
         assert f"{mark}{words}{mark}" in unwrap_empty_links(mended)
 
 
 def _mend_link_emphasis_plainly(text: str) -> str:
     """``mend_link_emphasis`` as its two patterns say it: each searched for from every
-    position (a match whose marker closes an emphasis is passed over), until nothing moves."""
+    position (a match whose marker follows a letter or digit is passed over), until nothing
+    moves; then the line edges kept."""
+    original = text
     while True:
         inside = cleanup._EMPHASIS_IN_LINK.sub(cleanup._spaces_out_of_emphasis, text)
         pieces, done, position = [], 0, 0
         while (match := cleanup._EMPHASIS_AROUND_LINK.search(inside, position)) is not None:
-            if cleanup._closes_emphasis(inside, match.start(), match["mark"]):
+            if match.start() and inside[match.start() - 1].isalnum():
                 position = match.start() + 1
                 continue
             pieces += [inside[done : match.start()], cleanup._spaces_out_of_emphasis(match)]
             done = position = match.end()
         mended = "".join(pieces) + inside[done:]
         if mended == text:
-            return text
+            return cleanup._keep_line_edges(original, text)
         text = mended
 
 
