@@ -134,8 +134,11 @@ def mend_link_emphasis(text: str) -> str:
     A marker run right after a letter or digit is left alone: it cannot open an emphasis
     there (CommonMark's rule), and it may close one (``**Lire aussi**[ notre article](/x/)**``);
     the converter also glued openers to the word before (``de**[ l’hypermarché](…)**``, 5 in
-    the archive), which kramdown renders bold all the same. Spaces and tabs moved to the
-    start or the end of a line are dropped instead (``_keep_line_edges``).
+    the archive), which kramdown renders bold all the same. A run after punctuation is taken
+    for an opener, as all 11 such runs of the archive are (``«**[ ici](…)**``); a closer
+    there (``**Lire aussi :**[ notre article](/x/)**``) would be mended wrongly, and only a
+    Markdown parser could tell. Spaces and tabs moved to the start or the end of a line are
+    dropped instead (``_keep_line_edges``).
 
     >>> mend_link_emphasis("son [**rapport **](/2011/x/)sur, voir **[ici ]()**et **[ le Sens](/a/)**.")
     'son [**rapport** ](/2011/x/)sur, voir **[ici]()** et  **[le Sens](/a/)**.'
@@ -279,7 +282,8 @@ def _keep_line_edges(before: str, after: str) -> str:
         if len(new) - len(new.lstrip(" \t")) > depth:
             new = new[:depth] + new.lstrip(" \t")
         if len(new) - len(new.rstrip(" \t")) > max(end, 1):
-            new = new.rstrip(" \t") + new[len(new.rstrip(" \t")) :][: max(end, 1)]
+            # The last ones: the line's own trailing white space stays at its end.
+            new = new.rstrip(" \t") + new[len(new.rstrip(" \t")) :][-max(end, 1) :]
         lines_after[number] = new
     return "\n".join(lines_after)
 
