@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import ctypes
+import errno
 import gc
 import json
 import os
@@ -164,11 +165,31 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as err:
         _say(args, "error", f"error: {err}")
         return err.exit_code
+    except OSError as err:
+        if err.errno not in SYSTEM_REFUSALS:
+            raise  # a bug's: its traceback says where
+        _say(args, "error", f"error: {system_refusal(err)}")
+        return 3
     except KeyboardInterrupt:
         # A full run writes a new folder swapped in at the end; a patch in place holds the
         # interruption until it is whole (io.signals_held): either way, no half-written output.
         _say(args, "error", "interrupted; the output folder is left whole")
         return 130
+
+
+# What the system refuses for want of room, rights or a working disk, not for a bug: one
+# line and exit code 3, never a traceback (a full disk was seen mid-run in session 19).
+SYSTEM_REFUSALS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE})
+
+
+def system_refusal(err: OSError) -> str:
+    """The one line for an ``OSError`` in ``SYSTEM_REFUSALS``.
+
+    >>> system_refusal(OSError(errno.ENOSPC, "No space left on device", "clean/.spill.pickle"))
+    'the system refused: No space left on device (clean/.spill.pickle); nothing in the output folder was replaced: free space or fix the rights, then run again'
+    """
+    where = f" ({err.filename})" if err.filename else ""
+    return f"the system refused: {err.strerror}{where}; nothing in the output folder was replaced: free space or fix the rights, then run again"
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -347,8 +368,12 @@ def _watch_runs(args: argparse.Namespace, changes: Iterator[Settled], snapshots:
         except Exception as err:  # a bug or a full disk must not end a watch that ran before
             if number == 1:
                 raise
-            _say(args, "error", f"error: unexpected {type(err).__name__}: {err}; the watch goes on (please report this)\n{traceback.format_exc()}")
-            code = 1
+            if isinstance(err, OSError) and err.errno in SYSTEM_REFUSALS:
+                _say(args, "error", f"error: {system_refusal(err)}; the watch goes on")
+                code = 3
+            else:
+                _say(args, "error", f"error: unexpected {type(err).__name__}: {err}; the watch goes on (please report this)\n{traceback.format_exc()}")
+                code = 1
         seconds = time.perf_counter() - started
         how = "the system tells of changes" if notices is not None and notices.reliable else "polling for changes"
         watching = f"watching {args.raw} and {args.params} ({how}; Ctrl-C stops)"

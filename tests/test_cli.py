@@ -268,3 +268,38 @@ def test_large_blocks_stay_off_the_heap_once_main_starts() -> None:
         return subprocess.run([sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True, cwd=ROOT, env=env).stdout.strip()
 
     assert (mapped("default"), mapped("steady")) == ("0", "1")
+
+
+def test_a_full_disk_mid_run_exits_3_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen in session 19: a disk filled up during a run, which ended in a traceback."""
+    import errno
+
+    import pipeline.io
+
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(RAW), "--out", str(out), "--params", str(PARAMS)]) == 0
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    capsys.readouterr()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(out) + ".tmp/.spill.pickle")
+
+    monkeypatch.setattr(pipeline.io.Exporter, "add", full)
+    assert main(["run", "--raw", str(RAW), "--out", str(out), "--params", str(PARAMS)]) == 3
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("pipeline run: error: the system refused: No space left on device (")
+    assert "Traceback" not in err
+    assert {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
+def test_an_error_that_is_not_the_system_refusing_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import pipeline.io
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(pipeline.io.Exporter, "add", broken)
+    with pytest.raises(OSError, match="Invalid argument"):
+        main(["run", "--raw", str(RAW), "--out", str(tmp_path / "out"), "--params", str(PARAMS)])

@@ -721,10 +721,10 @@ def _fake_watch(monkeypatch: pytest.MonkeyPatch, outcomes: list[BaseException | 
 
 
 def test_an_unexpected_error_after_the_first_run_is_reported_and_the_watch_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    code, said = _fake_watch(monkeypatch, [0, OSError(28, "No space left on device"), 1, 0], tmp_path)
+    code, said = _fake_watch(monkeypatch, [0, RuntimeError("a bug"), 1, 0], tmp_path)
     assert code == 0  # the last run's
     errors = [line for line in said if line.startswith("error: ")]
-    assert len(errors) == 1 and errors[0].startswith("error: error: unexpected OSError: [Errno 28] No space left on device; the watch goes on")
+    assert len(errors) == 1 and errors[0].startswith("error: error: unexpected RuntimeError: a bug; the watch goes on")
     assert "Traceback (most recent call last)" in errors[0]
     assert [line.split(" took")[0] for line in said if "took" in line] == [f"info: watch: run {n}" for n in (1, 2, 3, 4)]
     assert said[-1] == "info: watch: stopped after 4 run(s)"
@@ -736,3 +736,11 @@ def test_a_watch_that_cannot_run_once_stops_with_the_error(monkeypatch: pytest.M
     code, said = _fake_watch(monkeypatch, [InputError("raw", "raw folder not found; pass --raw DIR"), 0], tmp_path)
     assert code == 2
     assert said == ["error: error: raw: raw folder not found; pass --raw DIR"]
+
+
+def test_a_full_disk_after_the_first_run_is_one_line_and_the_watch_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, said = _fake_watch(monkeypatch, [0, OSError(28, "No space left on device"), 0], tmp_path)
+    assert code == 0  # the last run's
+    errors = [line for line in said if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: error: the system refused: No space left on device; nothing in the output folder")
+    assert errors[0].endswith("then run again; the watch goes on") and "Traceback" not in errors[0]
