@@ -166,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(args, "error", f"error: {err}")
         return err.exit_code
     except OSError as err:
-        if err.errno not in SYSTEM_REFUSALS:
+        if (refused := system_refusal(err)) is None:
             raise  # a bug's: its traceback says where
-        _say(args, "error", f"error: {system_refusal(err)}")
+        _say(args, "error", f"error: {refused}")
         return 3
     except KeyboardInterrupt:
         # A full run writes a new folder swapped in at the end; a patch in place holds the
@@ -182,12 +182,16 @@ def main(argv: list[str] | None = None) -> int:
 SYSTEM_REFUSALS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE})
 
 
-def system_refusal(err: OSError) -> str:
-    """The one line for an ``OSError`` in ``SYSTEM_REFUSALS``.
+def system_refusal(err: BaseException) -> str | None:
+    """The one line for an ``OSError`` in ``SYSTEM_REFUSALS``; None for any other error.
 
     >>> system_refusal(OSError(errno.ENOSPC, "No space left on device", "clean/.spill.pickle"))
     'the system refused: No space left on device (clean/.spill.pickle); nothing in the output folder was replaced: free space or fix the rights, then run again'
+    >>> system_refusal(OSError(errno.EINVAL, "Invalid argument")) is None
+    True
     """
+    if not isinstance(err, OSError) or err.errno not in SYSTEM_REFUSALS:
+        return None
     where = f" ({err.filename})" if err.filename else ""
     return f"the system refused: {err.strerror}{where}; nothing in the output folder was replaced: free space or fix the rights, then run again"
 
@@ -368,8 +372,8 @@ def _watch_runs(args: argparse.Namespace, changes: Iterator[Settled], snapshots:
         except Exception as err:  # a bug or a full disk must not end a watch that ran before
             if number == 1:
                 raise
-            if isinstance(err, OSError) and err.errno in SYSTEM_REFUSALS:
-                _say(args, "error", f"error: {system_refusal(err)}; the watch goes on")
+            if (refused := system_refusal(err)) is not None:
+                _say(args, "error", f"error: {refused}; the watch goes on")
                 code = 3
             else:
                 _say(args, "error", f"error: unexpected {type(err).__name__}: {err}; the watch goes on (please report this)\n{traceback.format_exc()}")

@@ -888,8 +888,9 @@ class _Claims:
         self.tally = Tally(side=side)
         # The names claimed ahead of the second pass (``SecondPass.file_name``), which its
         # workers wrote the files under; without them, each name is claimed here in turn.
-        self.settled = settled
-        self.names = DiskSet()
+        self.name: Callable[[FinalPost], FinalPost] = (
+            partial(claim_file_name, taken_names=DiskSet()) if settled is None else lambda post: with_claimed_name(post, settled(post))
+        )
         self.redirects = DiskMap()
         self.log = log
 
@@ -898,8 +899,7 @@ class _Claims:
         logged again as it is (it has lost its row, so it could not be made again)."""
         final = None
         if finished is not None:
-            final = with_claimed_name(finished, self.settled(finished)) if self.settled else claim_file_name(finished, self.names)
-            final = claim_redirects(final, self.redirects)
+            final = claim_redirects(self.name(finished), self.redirects)
         self.tally.add(doc, final)
         if self.log is not None and logged is not None:
             self.log.add_record(logged)
